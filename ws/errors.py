@@ -1,0 +1,235 @@
+"""The exceptions raised by ``ws``, in one tree.
+
+::
+
+    WebSocketError
+     ├── ProtocolError                  carries close_code and http_status
+     │    ├── LocalProtocolError        our side asked for something RFC 6455 forbids
+     │    └── RemoteProtocolError       the peer broke RFC 6455 / RFC 7692 (1002)
+     │         ├── InvalidPayload       bad UTF-8, bad close payload, bad deflate data (1007)
+     │         ├── MessageTooBig        a message over max_message_size (1009)
+     │         └── InvalidHandshake     a malformed opening handshake (also a HandshakeError)
+     │              ├── InvalidRequest  what the server received (400, 405, 414, 426, 431, 505)
+     │              └── InvalidResponse what the client received
+     ├── NegotiationError               extension parameters cannot be accepted
+     ├── HandshakeError                 trio-websocket's name: connecting or disconnecting failed
+     │    ├── InvalidHandshake          (see above)
+     │    ├── ConnectionRejected        the server answered with a non-101 status
+     │    ├── ConnectionTimeout         connect_timeout expired
+     │    └── DisconnectionTimeout      disconnect_timeout expired
+     └── ConnectionClosed               the connection is closed or closing
+
+The sans-IO layers raise :class:`LocalProtocolError` when *our* code misuses
+them (sending after a close, a control payload over 125 bytes) and a
+:class:`RemoteProtocolError` subclass when the bytes from the peer are wrong.
+Each protocol error carries what it implies: ``close_code`` is the code of the
+close frame the connection sends before it drops the peer, ``http_status`` the
+status of the error response a server sends for a bad opening handshake.
+
+This module imports nothing else of ours, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+__all__ = [
+    "CloseInfo",
+    "ConnectionClosed",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "DisconnectionTimeout",
+    "HandshakeError",
+    "InvalidHandshake",
+    "InvalidPayload",
+    "InvalidRequest",
+    "InvalidResponse",
+    "LocalProtocolError",
+    "MessageTooBig",
+    "NegotiationError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "WebSocketError",
+]
+
+# Close codes used as defaults here; ws.frames.CloseCode names them all.
+_PROTOCOL_ERROR = 1002
+_INVALID_DATA = 1007
+_MESSAGE_TOO_BIG = 1009
+
+Headers = Sequence[tuple[bytes, bytes]]
+
+
+class WebSocketError(Exception):
+    """Base class of every exception ``ws`` raises on purpose."""
+
+
+class ProtocolError(WebSocketError):
+    """A violation of RFC 6455 or RFC 7692.
+
+    Attributes:
+        close_code: The close code a connection sends because of this error.
+        http_status: The HTTP status a server answers with, when the error
+            happens during the opening handshake.
+    """
+
+    default_close_code = _PROTOCOL_ERROR
+    default_http_status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        close_code: int | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.close_code: int = self.default_close_code if close_code is None else close_code
+        self.http_status: int = self.default_http_status if http_status is None else http_status
+
+
+class LocalProtocolError(ProtocolError):
+    """Our side tried to do something the protocol forbids.
+
+    This is a programming error in the code that uses ``ws`` (or in ``ws``),
+    never something a peer can cause.
+    """
+
+    default_close_code = 1011
+    default_http_status = 500
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something RFC 6455 or RFC 7692 forbids (close code 1002)."""
+
+
+class InvalidPayload(RemoteProtocolError):
+    """The peer sent data that is not valid for its type (close code 1007).
+
+    Text that is not UTF-8, a close reason that is not UTF-8, or compressed
+    data that does not inflate.
+    """
+
+    default_close_code = _INVALID_DATA
+
+
+class MessageTooBig(RemoteProtocolError):
+    """The peer sent a message larger than ``max_message_size`` (close code 1009)."""
+
+    default_close_code = _MESSAGE_TOO_BIG
+
+
+class NegotiationError(WebSocketError):
+    """Extension parameters cannot be accepted.
+
+    A server-side extension factory raises it to decline one offer (the
+    handshake goes on without that offer); a client that receives parameters
+    it cannot accept fails the handshake with :class:`InvalidResponse`.
+    """
+
+
+class HandshakeError(WebSocketError):
+    """Connecting or disconnecting failed.
+
+    The base of every error during the opening or the closing handshake:
+    a network error, a timeout, a rejection or an invalid handshake.
+    """
+
+
+class InvalidHandshake(RemoteProtocolError, HandshakeError):
+    """The peer's side of the opening handshake is malformed.
+
+    Attributes:
+        headers: Extra headers an error response must carry (for instance
+            ``Sec-WebSocket-Version: 13`` with a 426).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        headers: Headers = (),
+    ) -> None:
+        super().__init__(message, http_status=http_status)
+        self.headers: list[tuple[bytes, bytes]] = list(headers)
+
+
+class InvalidRequest(InvalidHandshake):
+    """A client's opening request is malformed; ``http_status`` says how to answer."""
+
+
+class InvalidResponse(InvalidHandshake):
+    """A server's response to our opening request is malformed."""
+
+
+class ConnectionRejected(HandshakeError):
+    """The server answered the opening handshake with a status other than 101.
+
+    Attributes:
+        status_code: The HTTP status code of the response.
+        headers: The response headers, as ``(name, value)`` byte pairs.
+        body: The response body (possibly truncated to the handshake limits).
+    """
+
+    def __init__(self, status_code: int, headers: Headers, body: bytes | None) -> None:
+        super().__init__(f"the server rejected the WebSocket connection: HTTP {status_code}")
+        self.status_code = status_code
+        self.headers: tuple[tuple[bytes, bytes], ...] = tuple(headers)
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<status_code={self.status_code}>"
+
+
+class ConnectionTimeout(HandshakeError):
+    """The opening handshake did not finish within ``connect_timeout``."""
+
+
+class DisconnectionTimeout(HandshakeError):
+    """The closing handshake did not finish within ``disconnect_timeout``."""
+
+
+class CloseInfo(Protocol):
+    """What a close reason looks like (``ws.CloseReason`` is one)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+
+class ConnectionClosed(WebSocketError):
+    """The operation cannot complete because the connection is closed or closing.
+
+    Attributes:
+        reason: Why the connection closed (``ws.CloseReason``): the close the
+            peer sent, or the one we sent when the peer never answered, or
+            1006 when the connection dropped without a closing handshake.
+        sent: The close frame we sent, if any.
+        rcvd: The close frame we received, if any.
+
+    The exception that made the connection close, if any, is chained as
+    ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        reason: CloseInfo,
+        *,
+        sent: CloseInfo | None = None,
+        rcvd: CloseInfo | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sent = sent
+        self.rcvd = rcvd
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self.reason}>"
