@@ -1,0 +1,85 @@
+"""Frame serializer (RFC 6455 section 5.2)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from typing import Final
+
+from ws.errors import LocalProtocolError
+from ws.frames.frame import MAX_CONTROL_PAYLOAD, Frame
+from ws.frames.mask import apply_mask
+
+__all__ = ["MaskKeySource", "random_mask_key", "serialize", "serialize_frame"]
+
+#: Something that returns a fresh 4-byte masking key each time it is called.
+MaskKeySource = Callable[[], bytes]
+
+_H2: Final = struct.Struct("!BB")
+_H4: Final = struct.Struct("!BBH")
+_H10: Final = struct.Struct("!BBQ")
+
+
+def random_mask_key() -> bytes:
+    """A fresh masking key from the OS's CSPRNG (RFC 6455 section 5.3).
+
+    "The masking key needs to be unpredictable; thus, the masking key MUST
+    be derived from a strong source of entropy."
+    """
+    return os.urandom(4)
+
+
+def serialize(
+    opcode: int,
+    payload: bytes | bytearray | memoryview,
+    fin: bool = True,
+    rsv: int = 0,
+    mask_key: bytes | None = None,
+) -> bytes:
+    """Encode one frame.
+
+    This is the hot-path form of :func:`serialize_frame`: it takes the
+    fields without a :class:`Frame` object.
+
+    Args:
+        opcode: The frame opcode.
+        payload: The unmasked payload.
+        fin: The FIN bit.
+        rsv: The RSV bits, as a mask of RSV1/RSV2/RSV3.
+        mask_key: The 4-byte masking key (clients), or ``None`` (servers).
+
+    Returns:
+        The frame's bytes.
+
+    Raises:
+        LocalProtocolError: A control frame that is fragmented or longer than
+            125 bytes.
+    """
+    length = len(payload)
+    if opcode >= 8 and (length > MAX_CONTROL_PAYLOAD or not fin):
+        raise LocalProtocolError(
+            f"control frame (opcode 0x{opcode:x}) must be final and at most "
+            f"{MAX_CONTROL_PAYLOAD} bytes, not {length} bytes"
+        )
+    first = (0x80 if fin else 0) | rsv | opcode
+    mask_bit = 0x80 if mask_key is not None else 0
+    if length < 126:
+        header = _H2.pack(first, mask_bit | length)
+    elif length < 65536:
+        header = _H4.pack(first, mask_bit | 126, length)
+    else:
+        header = _H10.pack(first, mask_bit | 127, length)
+    if mask_key is None:
+        return header + payload
+    return header + mask_key + apply_mask(payload, mask_key)
+
+
+def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
+    """Encode ``frame``, masked with ``mask_key`` if one is given.
+
+    Raises:
+        LocalProtocolError: A control frame that is fragmented or longer than
+            125 bytes.
+    """
+    return serialize(frame.opcode, frame.payload, frame.fin, frame.rsv, mask_key)
