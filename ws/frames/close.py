@@ -58,7 +58,8 @@ class CloseReason:
         code: The numeric close code (RFC 6455 section 7.4); 1005 when the
             close frame had no code, 1006 when the connection dropped without
             a close frame.
-        reason: The close reason the peer (or we) gave, or ``None``.
+        reason: The close reason the peer (or we) gave, or ``None`` when
+            there was none (an empty reason reads as ``None``).
     """
 
     code: int
@@ -100,7 +101,7 @@ def parse_close(payload: bytes) -> CloseReason:
         reason = payload[2:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidPayload("close reason is not valid UTF-8") from exc
-    return CloseReason(code, reason)
+    return CloseReason(code, reason or None)
 
 
 def serialize_close(code: int | None, reason: str | None = None) -> bytes:

@@ -1,0 +1,539 @@
+"""The sans-IO WebSocket connection, for both roles (RFC 6455 sections 5-7).
+
+Theory of operation
+-------------------
+
+A :class:`Protocol` starts after the opening handshake: it owns the frame
+parser, the negotiated extensions and the closing handshake. It does no I/O,
+reads no clock and draws no randomness except through the injected
+``mask_key`` source.
+
+Inputs and what the caller must do after each:
+
+* :meth:`~Protocol.receive_data` (bytes read from the network) and
+  :meth:`~Protocol.receive_eof` (the network said EOF): then call
+  :meth:`~Protocol.events_received` and handle the events, and call
+  :meth:`~Protocol.data_to_send` and write what it returns: receiving a ping
+  queues a pong, receiving a close queues the answering close, a protocol
+  error queues a close frame with the error's code.
+* :meth:`~Protocol.send_text`, :meth:`~Protocol.send_binary`,
+  :meth:`~Protocol.send_continuation`, :meth:`~Protocol.send_ping`,
+  :meth:`~Protocol.send_pong`, :meth:`~Protocol.send_close` and
+  :meth:`~Protocol.fail`: then call :meth:`~Protocol.data_to_send` and write.
+
+:meth:`~Protocol.data_to_send` returns a list of byte strings to write in
+order; an empty ``b""`` in it means "half-close the transport now" (send EOF
+on a stream that can, close it otherwise). :meth:`~Protocol.close_expected`
+turns true when the caller should expect the transport to close and should
+start the close timeout, after which it drops the connection itself.
+
+States (:class:`State`) and their transitions (``_TRANSITIONS``):
+
+* ``OPEN``: messages flow both ways.
+* ``CLOSING``: we sent a close frame and wait for the peer's; we send
+  nothing more, and still read (and validate) what the peer sends.
+* ``CLOSED``: the closing handshake is over, or the connection failed, or
+  the peer hung up. Everything received from now on is discarded.
+
+Entering ``CLOSED`` makes the server half-close the transport ("the
+underlying TCP connection, in most normal cases, SHOULD be closed first by
+the server", RFC 6455 section 7.1.1); the client waits for the server to do
+it. A failure (:meth:`~Protocol.fail`, or a protocol error in the received
+bytes) sends a close frame with the error's code unless one was sent already
+(section 7.1.7), then goes to ``CLOSED``. After EOF from the peer, both
+sides close their end too.
+
+Invariants: at most one close frame is sent; no frame is sent after it;
+``_in_opcode`` is the opcode of the message being received (``None`` between
+messages), ``_out_opcode`` that of the message being sent fragment by
+fragment.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import attrs
+
+from ws.errors import (
+    InvalidPayload,
+    LocalProtocolError,
+    MessageTooBig,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from ws.events import Close, Event, Fragment, Message, Ping, Pong
+from ws.extensions.base import Extension
+from ws.extensions.pipeline import ExtensionPipeline
+from ws.frames.close import MAX_CLOSE_REASON, CloseReason, parse_close, serialize_close
+from ws.frames.frame import CloseCode, Frame, Opcode
+from ws.frames.parser import FrameParser
+from ws.frames.serializer import random_mask_key, serialize, serialize_frame
+from ws.typing import BytesLike
+
+__all__ = ["DEFAULT_MAX_FRAGMENTS", "Protocol", "Side", "State"]
+
+#: The default cap on the number of frames in one message.
+DEFAULT_MAX_FRAGMENTS: Final = 65536
+
+# Deflate never expands data by more than 5 bytes per 16 KiB stored block
+# plus a few bytes of framing, so a compressed frame may exceed the inflated
+# size limit by this much on the wire; the inflated size is checked exactly.
+_DEFLATE_SLACK_SHIFT: Final = 10
+_DEFLATE_SLACK: Final = 64
+
+
+class Side(enum.Enum):
+    """Which end of the connection a :class:`Protocol` plays."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.Enum):
+    """The states of the closing handshake (see the module docstring)."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class _Input(enum.Enum):
+    SEND_CLOSE = "send close"
+    RECEIVE_CLOSE = "receive close"
+    FAIL = "fail"
+    RECEIVE_EOF = "receive EOF"
+
+
+_TRANSITIONS: Final[dict[tuple[State, _Input], State]] = {
+    (State.OPEN, _Input.SEND_CLOSE): State.CLOSING,
+    (State.OPEN, _Input.RECEIVE_CLOSE): State.CLOSED,
+    (State.OPEN, _Input.FAIL): State.CLOSED,
+    (State.OPEN, _Input.RECEIVE_EOF): State.CLOSED,
+    (State.CLOSING, _Input.RECEIVE_CLOSE): State.CLOSED,
+    (State.CLOSING, _Input.FAIL): State.CLOSED,
+    (State.CLOSING, _Input.RECEIVE_EOF): State.CLOSED,
+    (State.CLOSED, _Input.FAIL): State.CLOSED,
+    (State.CLOSED, _Input.RECEIVE_EOF): State.CLOSED,
+}
+
+_OPEN: Final = State.OPEN
+_CLOSED: Final = State.CLOSED
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
+_CONTINUATION: Final = Opcode.CONTINUATION
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _truncate_reason(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON:
+        return text
+    return data[: MAX_CLOSE_REASON - 3].decode("utf-8", "ignore") + "..."
+
+
+@attrs.define(eq=False)
+class Protocol:
+    """A WebSocket connection with no I/O, from the end of the opening handshake on.
+
+    Args:
+        side: Whether we are the client or the server.
+        extensions: The extensions negotiated in the opening handshake, in
+            the order of the ``Sec-WebSocket-Extensions`` response header.
+        max_message_size: The largest message accepted, in payload bytes
+            after decompression (UTF-8 bytes for text), or ``None`` for no
+            limit. A larger message fails the connection with 1009; the size
+            is checked from each frame header before its payload is buffered
+            and again while inflating.
+        max_fragments: The most frames one message may have (1009 beyond).
+        assemble_messages: Deliver whole :class:`~ws.events.Message` events
+            (``True``) or a :class:`~ws.events.Fragment` per data frame
+            (``False``) for callers that stream.
+        mask_key: Where a client gets a fresh 4-byte masking key per frame;
+            inject a fixed source for deterministic tests.
+    """
+
+    side: Side
+    extensions: Sequence[Extension] = ()
+    max_message_size: int | None = 1024 * 1024
+    max_fragments: int = DEFAULT_MAX_FRAGMENTS
+    assemble_messages: bool = True
+    mask_key: Callable[[], bytes] = random_mask_key
+
+    #: The current state of the closing handshake.
+    state: State = attrs.field(default=State.OPEN, init=False)
+    #: The close frame we sent, once sent.
+    close_sent: CloseReason | None = attrs.field(default=None, init=False)
+    #: The close frame we received, once received.
+    close_rcvd: CloseReason | None = attrs.field(default=None, init=False)
+    #: Whether we received the peer's close before sending ours.
+    close_rcvd_then_sent: bool = attrs.field(default=False, init=False)
+    #: The protocol error that failed the connection, if one did.
+    error: ProtocolError | None = attrs.field(default=None, init=False)
+    #: Whether the transport reported EOF.
+    eof_received: bool = attrs.field(default=False, init=False)
+    #: Whether we asked the caller to half-close the transport.
+    eof_sent: bool = attrs.field(default=False, init=False)
+
+    _parser: FrameParser = attrs.field(init=False)
+    _pipeline: ExtensionPipeline | None = attrs.field(default=None, init=False)
+    _client: bool = attrs.field(init=False)
+    _events: list[Event] = attrs.field(factory=list, init=False)
+    _out: list[bytes] = attrs.field(factory=list, init=False)
+    _in_opcode: Opcode | None = attrs.field(default=None, init=False)
+    _in_parts: list[bytes] = attrs.field(factory=list, init=False)
+    _in_text: list[str] = attrs.field(factory=list, init=False)
+    _in_size: int = attrs.field(default=0, init=False)
+    _in_count: int = attrs.field(default=0, init=False)
+    _in_decoder: codecs.IncrementalDecoder | None = attrs.field(default=None, init=False)
+    _out_opcode: Opcode | None = attrs.field(default=None, init=False)
+    _slack: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._client = self.side is Side.CLIENT
+        rsv = 0
+        if self.extensions:
+            self._pipeline = ExtensionPipeline(self.extensions)
+            rsv = self._pipeline.rsv_mask
+            self._slack = True
+        if self.max_message_size is not None and self.max_message_size < 0:
+            raise ValueError("max_message_size must be >= 0 or None")
+        if self.max_fragments < 1:
+            raise ValueError("max_fragments must be >= 1")
+        self._parser = FrameParser(mask_required=not self._client, allowed_rsv=rsv)
+        self._set_limit()
+
+    # -- outputs ---------------------------------------------------------
+
+    def events_received(self) -> list[Event]:
+        """Return (and forget) the events parsed since the last call."""
+        events = self._events
+        self._events = []
+        return events
+
+    def data_to_send(self) -> list[bytes]:
+        """Return (and forget) the bytes to write; ``b""`` means half-close now."""
+        out = self._out
+        self._out = []
+        return out
+
+    def close_expected(self) -> bool:
+        """Whether the transport is expected to close soon.
+
+        Once true, the caller should give the closing handshake at most its
+        close timeout and then drop the connection itself.
+        """
+        return self.state is not _OPEN
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        """Why the connection closed, or ``None`` while it is open.
+
+        The close frame of whichever side closed first; 1006
+        (ABNORMAL_CLOSURE) if the transport ended before any close frame.
+        """
+        if self.state is _OPEN:
+            return None
+        if self.close_rcvd is not None and (self.close_sent is None or self.close_rcvd_then_sent):
+            return self.close_rcvd
+        if self.close_sent is not None:
+            return self.close_sent
+        return CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
+
+    # -- receiving -------------------------------------------------------
+
+    def receive_data(self, data: BytesLike) -> None:
+        """Feed bytes read from the transport.
+
+        Protocol errors in them do not raise: they fail the connection (a
+        close frame with the error's code is queued and :attr:`error` is
+        set).
+        """
+        if self.state is _CLOSED or not data:
+            return
+        parser = self._parser
+        parser.feed(data)
+        try:
+            # _receive_frame() may close the connection; stop reading then.
+            while (frame := parser.next_frame()) is not None:
+                self._receive_frame(frame)
+                if self._closed():
+                    break
+        except RemoteProtocolError as exc:
+            self.error = exc
+            self.fail(exc.close_code, str(exc))
+
+    def receive_eof(self) -> None:
+        """Tell the protocol that the transport reached EOF."""
+        if self.eof_received:
+            return
+        self.eof_received = True
+        self._transition(_Input.RECEIVE_EOF)
+        self._send_eof()
+
+    def _set_limit(self) -> None:
+        limit = self.max_message_size
+        if limit is None:
+            return
+        remaining = limit - self._in_size
+        if self._slack:
+            remaining += (remaining >> _DEFLATE_SLACK_SHIFT) + _DEFLATE_SLACK
+        self._parser.max_payload = remaining
+
+    def _receive_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        pipeline = self._pipeline
+        if opcode >= 8:
+            if pipeline is not None:
+                frame = pipeline.decode(frame, max_size=None)
+            self._receive_control(frame)
+            return
+        # Data frames: check the sequence first (RFC 6455 section 5.4).
+        if opcode is _CONTINUATION:
+            if self._in_opcode is None:
+                raise RemoteProtocolError("continuation frame without a message to continue")
+            self._in_count += 1
+            if self._in_count > self.max_fragments:
+                raise MessageTooBig(f"message in more than {self.max_fragments} frames")
+        elif self._in_opcode is not None:
+            raise RemoteProtocolError(
+                f"{opcode.name} frame inside a fragmented message; expected a continuation"
+            )
+        limit = self.max_message_size
+        if pipeline is not None:
+            frame = pipeline.decode(
+                frame, max_size=None if limit is None else limit - self._in_size
+            )
+        payload = frame.payload
+        if (
+            opcode is not _CONTINUATION
+            and frame.fin
+            and self.assemble_messages
+        ):
+            # The common case: a whole message in one frame.
+            if limit is not None and len(payload) > limit:
+                raise MessageTooBig(f"message of {len(payload)} bytes exceeds {limit} bytes")
+            if opcode is _TEXT:
+                try:
+                    self._events.append(Message(payload.decode("utf-8")))
+                except UnicodeDecodeError as exc:
+                    raise _invalid_utf8(exc) from exc
+            else:
+                self._events.append(Message(payload))
+            return
+        self._receive_fragment(opcode, payload, frame.fin)
+
+    def _receive_fragment(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
+        first = opcode is not _CONTINUATION
+        if first:
+            self._in_opcode = opcode
+            self._in_size = 0
+            self._in_count = 1
+            self._in_decoder = _utf8_decoder() if opcode is _TEXT else None
+        size = self._in_size + len(payload)
+        limit = self.max_message_size
+        if limit is not None and size > limit:
+            raise MessageTooBig(f"message of more than {limit} bytes")
+        self._in_size = size
+        decoder = self._in_decoder
+        text: str | None = None
+        if decoder is not None:
+            try:
+                text = decoder.decode(payload, fin)
+            except UnicodeDecodeError as exc:
+                raise _invalid_utf8(exc) from exc
+        if self.assemble_messages:
+            if text is not None:
+                self._in_text.append(text)
+            else:
+                self._in_parts.append(payload)
+            if fin:
+                if decoder is not None:
+                    data: str | bytes = "".join(self._in_text)
+                    self._in_text = []
+                else:
+                    data = b"".join(self._in_parts)
+                    self._in_parts = []
+                self._events.append(Message(data))
+        else:
+            self._events.append(Fragment(payload if text is None else text, first, fin))
+        if fin:
+            self._in_opcode = None
+            self._in_decoder = None
+            self._in_size = 0
+        self._set_limit()
+
+    def _receive_control(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.PING:
+            # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+            # in response, unless it already received a Close frame" (5.5.2);
+            # and nothing goes out after our own close frame.
+            if self.state is _OPEN:
+                self._send_frame(Opcode.PONG, frame.payload)
+            self._events.append(Ping(frame.payload))
+        elif opcode is Opcode.PONG:
+            self._events.append(Pong(frame.payload))
+        else:
+            reason = parse_close(frame.payload)
+            self.close_rcvd = reason
+            if self.state is _OPEN:
+                # Echo the code, as RFC 6455 section 5.5.1 suggests.
+                self.close_rcvd_then_sent = True
+                code = None if reason.code == CloseCode.NO_STATUS_RCVD else reason.code
+                self._send_close_frame(code, None)
+            self._transition(_Input.RECEIVE_CLOSE)
+            self._events.append(Close(reason))
+            if not self._client:
+                self._send_eof()
+
+    # -- sending ---------------------------------------------------------
+
+    def send_text(self, data: str | BytesLike, fin: bool = True) -> None:
+        """Send a text message, or its first fragment when ``fin`` is false.
+
+        Args:
+            data: The text; ``bytes`` are sent as they are and must be UTF-8.
+            fin: Whether this frame ends the message.
+
+        Raises:
+            LocalProtocolError: The connection is not open, or a fragmented
+                message is still being sent.
+        """
+        self._start_message(_TEXT, fin)
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._send_frame(_TEXT, payload, fin)
+
+    def send_binary(self, data: BytesLike, fin: bool = True) -> None:
+        """Send a binary message, or its first fragment when ``fin`` is false.
+
+        Raises:
+            LocalProtocolError: The connection is not open, or a fragmented
+                message is still being sent.
+        """
+        self._start_message(_BINARY, fin)
+        self._send_frame(_BINARY, data, fin)
+
+    def send_continuation(self, data: str | BytesLike, fin: bool) -> None:
+        """Send the next fragment of the message started by ``send_text``/``send_binary``.
+
+        Raises:
+            LocalProtocolError: The connection is not open, or no fragmented
+                message is being sent.
+        """
+        self._check_open()
+        if self._out_opcode is None:
+            raise LocalProtocolError("send_continuation() without a fragmented message to continue")
+        if fin:
+            self._out_opcode = None
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._send_frame(_CONTINUATION, payload, fin)
+
+    def send_ping(self, payload: BytesLike = b"") -> None:
+        """Send a ping (at most 125 bytes).
+
+        Raises:
+            LocalProtocolError: The connection is not open or the payload is too long.
+        """
+        self._check_open()
+        self._send_frame(Opcode.PING, payload)
+
+    def send_pong(self, payload: BytesLike = b"") -> None:
+        """Send an unsolicited pong (at most 125 bytes).
+
+        Raises:
+            LocalProtocolError: The connection is not open or the payload is too long.
+        """
+        self._check_open()
+        self._send_frame(Opcode.PONG, payload)
+
+    def send_close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str | None = None) -> None:
+        """Start the closing handshake (RFC 6455 section 7.1.2).
+
+        Args:
+            code: The close code, or ``None`` for a close frame without one.
+            reason: An optional reason, at most 123 bytes in UTF-8.
+
+        Raises:
+            LocalProtocolError: A close frame was already sent or received,
+                or the code or reason cannot be sent.
+        """
+        payload = serialize_close(code, reason)  # validates before any state change
+        self._transition(_Input.SEND_CLOSE)
+        self._out_opcode = None
+        self._send_close_payload(payload, code, reason)
+
+    def fail(self, code: int = CloseCode.PROTOCOL_ERROR, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 section 7.1.7).
+
+        Sends a close frame with ``code`` and ``reason`` unless a close frame
+        was sent already, stops reading, and (on a server) half-closes.
+        Calling it on a closed connection does nothing.
+        """
+        if self.state is _OPEN:
+            self._send_close_frame(code, _truncate_reason(reason) or None)
+        self._transition(_Input.FAIL)
+        if not self._client:
+            self._send_eof()
+
+    # -- helpers ---------------------------------------------------------
+
+    def _transition(self, event: _Input) -> None:
+        try:
+            self.state = _TRANSITIONS[self.state, event]
+        except KeyError:
+            raise LocalProtocolError(
+                f"cannot {event.value} in state {self.state.name}"
+            ) from None
+
+    def _closed(self) -> bool:
+        return self.state is _CLOSED
+
+    def _check_open(self) -> None:
+        if self.state is not _OPEN:
+            raise LocalProtocolError(f"cannot send in state {self.state.name}")
+
+    def _start_message(self, opcode: Opcode, fin: bool) -> None:
+        self._check_open()
+        if self._out_opcode is not None:
+            raise LocalProtocolError(
+                "a fragmented message is being sent; finish it with send_continuation(fin=True)"
+            )
+        if not fin:
+            self._out_opcode = opcode
+
+    def _send_frame(self, opcode: Opcode, payload: BytesLike, fin: bool = True) -> None:
+        pipeline = self._pipeline
+        mask = self.mask_key() if self._client else None
+        if pipeline is None:
+            self._out.append(serialize(opcode, payload, fin, 0, mask))
+        else:
+            frame = pipeline.encode(Frame(opcode, bytes(payload), fin))
+            self._out.append(serialize_frame(frame, mask))
+
+    def _send_close_frame(self, code: int | None, reason: str | None) -> None:
+        try:
+            payload = serialize_close(code, reason)
+        except LocalProtocolError:
+            # A code we may not send (e.g. echoing an unexpected value): use 1011.
+            code, reason = CloseCode.INTERNAL_ERROR, None
+            payload = serialize_close(code, reason)
+        self._send_close_payload(payload, code, reason)
+
+    def _send_close_payload(self, payload: bytes, code: int | None, reason: str | None) -> None:
+        self._send_frame(Opcode.CLOSE, payload)
+        self.close_sent = CloseReason(
+            CloseCode.NO_STATUS_RCVD if code is None else code, reason or None
+        )
+
+    def _send_eof(self) -> None:
+        if not self.eof_sent:
+            self.eof_sent = True
+            self._out.append(b"")
+
+
+def _invalid_utf8(exc: UnicodeDecodeError) -> ProtocolError:
+    return InvalidPayload(f"invalid UTF-8 in text message: {exc.reason}")
