@@ -39,8 +39,26 @@ def _tables() -> list[bytes]:
     return _XOR_TABLES
 
 
+def _check_key(key: bytes) -> None:
+    if len(key) != 4:
+        raise ValueError(f"a masking key is 4 bytes, not {len(key)}")
+
+
+def _as_bytes_view(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    # len() of a memoryview counts items, not bytes: view wide items as bytes.
+    if isinstance(data, memoryview) and (data.itemsize != 1 or not data.c_contiguous):
+        return data.tobytes() if not data.c_contiguous else data.cast("B")
+    return data
+
+
 def apply_mask_int(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    """Mask ``data`` with the 4-byte ``key`` using one big-integer XOR."""
+    """Mask ``data`` with the 4-byte ``key`` using one big-integer XOR.
+
+    Raises:
+        ValueError: ``key`` is not 4 bytes long.
+    """
+    _check_key(key)
+    data = _as_bytes_view(data)
     n = len(data)
     if n == 0:
         return b""
@@ -51,7 +69,13 @@ def apply_mask_int(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
 
 
 def apply_mask_translate(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    """Mask ``data`` with the 4-byte ``key`` using ``bytes.translate`` tables."""
+    """Mask ``data`` with the 4-byte ``key`` using ``bytes.translate`` tables.
+
+    Raises:
+        ValueError: ``key`` is not 4 bytes long.
+    """
+    _check_key(key)
+    data = _as_bytes_view(data)
     tables = _tables()
     source = data if isinstance(data, bytes) else bytes(data)
     out = bytearray(source)
@@ -75,8 +99,6 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     Raises:
         ValueError: ``key`` is not 4 bytes long.
     """
-    if len(key) != 4:
-        raise ValueError(f"a masking key is 4 bytes, not {len(key)}")
     if len(data) < _TRANSLATE_THRESHOLD:
         return apply_mask_int(data, key)
     return apply_mask_translate(data, key)

@@ -56,6 +56,9 @@ def serialize(
         LocalProtocolError: A control frame that is fragmented or longer than
             125 bytes.
     """
+    if type(payload) is memoryview and (payload.itemsize != 1 or not payload.c_contiguous):
+        # len() would count items, not bytes; a strided view cannot be concatenated.
+        payload = payload.cast("B") if payload.c_contiguous else payload.tobytes()
     length = len(payload)
     if opcode >= 8 and (length > MAX_CONTROL_PAYLOAD or not fin):
         raise LocalProtocolError(
