@@ -1,0 +1,87 @@
+"""ws: a fast, correct and safe WebSocket client and server for Trio.
+
+The public API is trio-websocket's (same names, arguments and behaviour),
+plus permessage-deflate, Unix sockets, ``async for`` over messages, and
+in-memory pairs for tests (:mod:`ws.testing`).
+"""
+
+from __future__ import annotations
+
+from ws.client import (
+    connect_websocket,
+    connect_websocket_url,
+    open_websocket,
+    open_websocket_url,
+    wrap_client_stream,
+)
+from ws.connection import WebSocketConnection
+from ws.errors import (
+    ConnectionClosed,
+    ConnectionRejected,
+    ConnectionTimeout,
+    DisconnectionTimeout,
+    HandshakeError,
+    InvalidHandshake,
+    InvalidPayload,
+    InvalidRequest,
+    InvalidResponse,
+    LocalProtocolError,
+    MessageTooBig,
+    NegotiationError,
+    ProtocolError,
+    RemoteProtocolError,
+    WebSocketError,
+)
+from ws.extensions import (
+    ClientExtensionFactory,
+    ClientPerMessageDeflateFactory,
+    Extension,
+    ServerExtensionFactory,
+    ServerPerMessageDeflateFactory,
+)
+from ws.frames import CloseCode, CloseReason
+from ws.handshake.limits import HandshakeLimits
+from ws.options import ClientOptions, ServerOptions
+from ws.server import WebSocketRequest, WebSocketServer, serve_websocket, wrap_server_stream
+from ws.transports.endpoint import Endpoint
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ClientExtensionFactory",
+    "ClientOptions",
+    "ClientPerMessageDeflateFactory",
+    "CloseCode",
+    "CloseReason",
+    "ConnectionClosed",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "DisconnectionTimeout",
+    "Endpoint",
+    "Extension",
+    "HandshakeError",
+    "HandshakeLimits",
+    "InvalidHandshake",
+    "InvalidPayload",
+    "InvalidRequest",
+    "InvalidResponse",
+    "LocalProtocolError",
+    "MessageTooBig",
+    "NegotiationError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "ServerExtensionFactory",
+    "ServerOptions",
+    "ServerPerMessageDeflateFactory",
+    "WebSocketConnection",
+    "WebSocketError",
+    "WebSocketRequest",
+    "WebSocketServer",
+    "connect_websocket",
+    "connect_websocket_url",
+    "open_websocket",
+    "open_websocket_url",
+    "serve_websocket",
+    "wrap_client_stream",
+    "wrap_server_stream",
+]

@@ -1,0 +1,155 @@
+"""Compose a transport, the opening handshake, extensions and the protocol into a connection.
+
+The client and server modules call these; they hold no state of their own.
+The functions here set no timeouts: callers wrap them in cancel scopes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import trio
+
+from ws.connection import WebSocketConnection
+from ws.errors import HandshakeError, InvalidRequest
+from ws.extensions.base import Extension
+from ws.handshake.client import ClientHandshake, HandshakeAccepted, HandshakeRejected
+from ws.handshake.request import HandshakeRequest
+from ws.handshake.server import ServerHandshake
+from ws.options import ClientOptions, ServerOptions
+from ws.protocol import Protocol, Side
+from ws.transports.endpoint import Address
+
+__all__ = [
+    "build_connection",
+    "decode_headers",
+    "perform_client_handshake",
+    "read_client_request",
+]
+
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+def decode_headers(headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """Headers as ``str`` pairs with lower-case names (``handshake_headers``)."""
+    return tuple(
+        (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in headers
+    )
+
+
+def build_connection(
+    stream: trio.abc.Stream,
+    side: Side,
+    *,
+    options: ClientOptions | ServerOptions,
+    extensions: list[Extension],
+    trailing_data: bytes,
+    path: str,
+    local: Address,
+    remote: Address,
+    subprotocol: str | None,
+    handshake_headers: tuple[tuple[str, str], ...],
+    close_timeout: float | None,
+) -> WebSocketConnection:
+    """Make the protocol and the connection; feed bytes that came after the handshake."""
+    protocol = Protocol(
+        side,
+        extensions,
+        max_message_size=options.protocol_max_size,
+        max_fragments=options.max_fragments,
+    )
+    connection = WebSocketConnection(
+        stream,
+        protocol,
+        path,
+        local,
+        remote,
+        subprotocol,
+        handshake_headers,
+        options.message_queue_size,
+        close_timeout,
+        options.receive_buffer_size,
+    )
+    if trailing_data:
+        connection.receive_early_data(trailing_data)
+    return connection
+
+
+async def perform_client_handshake(
+    stream: trio.abc.Stream,
+    *,
+    host_header: str,
+    resource: str,
+    options: ClientOptions,
+) -> HandshakeAccepted[Extension]:
+    """Send the opening request and read the response.
+
+    Returns:
+        The accepted handshake, with the bytes that followed the response head.
+
+    Raises:
+        ConnectionRejected: The server answered with another status than 101.
+        InvalidResponse: The response is not a valid 101 for our request.
+        HandshakeError: The stream broke during the handshake.
+    """
+    handshake: ClientHandshake[Extension] = ClientHandshake(
+        host=host_header,
+        resource=resource,
+        subprotocols=options.subprotocols,
+        extra_headers=options.extra_headers,
+        extensions=options.extension_factories(),
+        origin=options.origin,
+        limits=options.handshake_limits,
+    )
+    try:
+        await stream.send_all(handshake.data_to_send())
+        while True:
+            result = handshake.next_result()
+            if result is not None:
+                break
+            data = await stream.receive_some(options.receive_buffer_size)
+            if data:
+                handshake.receive_data(bytes(data))
+            else:
+                handshake.receive_eof()
+    except _STREAM_ERRORS as exc:
+        raise HandshakeError(f"the connection failed during the opening handshake: {exc!r}") from exc
+    if isinstance(result, HandshakeRejected):
+        raise result.to_exception()
+    return result
+
+
+async def read_client_request(
+    stream: trio.abc.Stream, options: ServerOptions
+) -> tuple[ServerHandshake[Extension], HandshakeRequest]:
+    """Read a client's opening request.
+
+    An invalid request is answered with its HTTP error status before this
+    raises.
+
+    Raises:
+        InvalidRequest: The request is not valid HTTP/1.1 or not a WebSocket
+            upgrade (the error response was sent).
+        HandshakeError: The stream broke or ended.
+    """
+    handshake: ServerHandshake[Extension] = ServerHandshake(limits=options.handshake_limits)
+    try:
+        while True:
+            try:
+                request = handshake.next_request()
+            except InvalidRequest as exc:
+                # Answer with the status it implies; the client may be gone already.
+                with contextlib.suppress(*_STREAM_ERRORS):
+                    await stream.send_all(handshake.error_response(exc))
+                raise
+            if request is not None:
+                break
+            data = await stream.receive_some(options.receive_buffer_size)
+            if data:
+                handshake.receive_data(bytes(data))
+            else:
+                handshake.receive_eof()
+    except _STREAM_ERRORS as exc:
+        raise HandshakeError(f"the connection failed during the opening handshake: {exc!r}") from exc
+    return handshake, request
+

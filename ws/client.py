@@ -1,0 +1,409 @@
+"""Client API: open_websocket(_url), connect_websocket(_url), wrap_client_stream.
+
+The names, arguments, defaults and behaviour are trio-websocket's, so code
+written for it runs after changing the import to ``ws``. New settings come
+as keyword arguments (``compression``, ``origin``, ``options`` for
+everything at once).
+
+The context managers (``open_*``) apply ``connect_timeout`` and
+``disconnect_timeout`` and own a nursery for the connection's reader task;
+the ``connect_*`` and ``wrap_*`` functions set no timeout and run the reader
+in the nursery you give them.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+import urllib.parse
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import attrs
+import trio
+
+from ws._groups import collapse_exception_groups
+from ws.builder import build_connection, decode_headers, perform_client_handshake
+from ws.connection import WebSocketConnection
+from ws.errors import ConnectionTimeout, DisconnectionTimeout, HandshakeError
+from ws.handshake.headers import format_host
+from ws.options import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ClientOptions,
+    Compression,
+    HeadersArg,
+    subprotocol_tuple,
+)
+from ws.protocol import Side
+from ws.transports.endpoint import Connected
+from ws.transports.tcp import connect_tcp
+from ws.transports.tls import connect_tls, wrap_client_tls
+from ws.transports.unix import connect_unix
+
+__all__ = [
+    "connect_websocket",
+    "connect_websocket_url",
+    "open_websocket",
+    "open_websocket_url",
+    "wrap_client_stream",
+]
+
+
+@attrs.frozen
+class _Target:
+    host: str
+    port: int
+    resource: str
+    secure: bool
+    unix_path: str | None = None
+
+
+def _parse_url(url: str) -> _Target:
+    """Split a ws://, wss:// or ws+unix:// URL.
+
+    ``ws+unix://`` takes the socket path percent-encoded in the authority:
+    ``ws+unix://%2Ftmp%2Fapp.sock/chat`` reaches ``/chat`` over the Unix
+    socket ``/tmp/app.sock``.
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    resource = parts.path or "/"
+    if parts.query:
+        resource += "?" + parts.query
+    if scheme == "ws+unix":
+        path = urllib.parse.unquote(parts.netloc)
+        if not path:
+            raise ValueError(f"a ws+unix URL names the socket path in its authority: {url!r}")
+        return _Target("localhost", 80, resource, False, path)
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"a WebSocket URL starts with ws://, wss:// or ws+unix://, not {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"the WebSocket URL {url!r} has no host")
+    secure = scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    return _Target(parts.hostname, port, resource, secure)
+
+
+def _options(
+    options: ClientOptions | None,
+    *,
+    subprotocols: Iterable[str] | None,
+    extra_headers: HeadersArg,
+    message_queue_size: float,
+    max_message_size: float,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+) -> ClientOptions:
+    if options is not None:
+        return options
+    return ClientOptions(
+        subprotocols=subprotocol_tuple(subprotocols),
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        origin=origin,
+    )
+
+
+async def _connect(
+    nursery: trio.Nursery,
+    target: _Target,
+    use_ssl: bool | ssl.SSLContext,
+    options: ClientOptions,
+) -> WebSocketConnection:
+    if target.unix_path is not None:
+        connected = await connect_unix(target.unix_path)
+        if use_ssl:
+            context = use_ssl if isinstance(use_ssl, ssl.SSLContext) else None
+            connected = await wrap_client_tls(
+                connected.stream, context, server_hostname=target.host
+            )
+    elif use_ssl:
+        context = use_ssl if isinstance(use_ssl, ssl.SSLContext) else None
+        connected = await connect_tls(target.host, target.port, context)
+    else:
+        connected = await connect_tcp(target.host, target.port)
+    host_header = format_host(target.host, target.port, bool(use_ssl))
+    try:
+        return await _handshake(nursery, connected, host_header, target.resource, options)
+    except BaseException:
+        await trio.aclose_forcefully(connected.stream)
+        raise
+
+
+async def _handshake(
+    nursery: trio.Nursery,
+    connected: Connected,
+    host_header: str,
+    resource: str,
+    options: ClientOptions,
+) -> WebSocketConnection:
+    accepted = await perform_client_handshake(
+        connected.stream, host_header=host_header, resource=resource, options=options
+    )
+    connection = build_connection(
+        connected.stream,
+        Side.CLIENT,
+        options=options,
+        extensions=list(accepted.extensions),
+        trailing_data=accepted.trailing_data,
+        path=resource,
+        local=connected.local,
+        remote=connected.remote,
+        subprotocol=accepted.subprotocol,
+        handshake_headers=decode_headers(accepted.headers),
+        close_timeout=None,
+    )
+    connection.start_reader(nursery)
+    return connection
+
+
+@asynccontextmanager
+async def _open(
+    target: _Target, use_ssl: bool | ssl.SSLContext, options: ClientOptions
+) -> AsyncIterator[WebSocketConnection]:
+    with collapse_exception_groups():
+        async with trio.open_nursery() as nursery:
+            try:
+                with trio.fail_after(options.connect_timeout):
+                    connection = await _connect(nursery, target, use_ssl, options)
+            except trio.TooSlowError:
+                raise ConnectionTimeout(
+                    f"no WebSocket connection within connect_timeout={options.connect_timeout}s"
+                ) from None
+            except OSError as exc:
+                raise HandshakeError(f"could not connect: {exc}") from exc
+            try:
+                yield connection
+            finally:
+                with trio.move_on_after(options.disconnect_timeout) as scope:
+                    await connection.aclose()
+                if scope.cancelled_caught:
+                    raise DisconnectionTimeout(
+                        f"closing handshake not done within disconnect_timeout="
+                        f"{options.disconnect_timeout}s"
+                    )
+
+
+def open_websocket(
+    host: str,
+    port: int,
+    resource: str,
+    *,
+    use_ssl: bool | ssl.SSLContext,
+    subprotocols: Iterable[str] | None = None,
+    extra_headers: HeadersArg = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+    options: ClientOptions | None = None,
+) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """Open a WebSocket client connection to a host (an async context manager).
+
+    Connects and completes the opening handshake on entry, yields a
+    :class:`~ws.WebSocketConnection`, and closes it on exit.
+
+    Args:
+        host: The host to connect to.
+        port: The port to connect to.
+        resource: The resource: path and query, e.g. ``"/chat?room=1"``.
+        use_ssl: An ``ssl.SSLContext`` to use, ``True`` for a default
+            context (certificates verified), ``False`` for plain TCP.
+        subprotocols: Subprotocols to offer, in order of preference.
+        extra_headers: More request headers, as ``(name, value)`` pairs.
+        message_queue_size: Messages buffered before the reader waits.
+        max_message_size: The largest message accepted, in bytes; a larger
+            one closes the connection with 1009 (``math.inf``: no limit).
+        connect_timeout: Seconds to connect and handshake (``math.inf``: none).
+        disconnect_timeout: Seconds for the closing handshake.
+        compression: ``"deflate"`` (default), a configured
+            ``ClientPerMessageDeflateFactory``, or ``None``.
+        origin: An ``Origin`` header to send.
+        options: A :class:`~ws.ClientOptions` with every setting; when
+            given, the other settings arguments are ignored.
+
+    Raises:
+        HandshakeError: A network error, a timeout (:class:`ConnectionTimeout`,
+            :class:`DisconnectionTimeout`) or a rejection
+            (:class:`ConnectionRejected`) during the handshakes.
+    """
+    opts = _options(
+        options,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        origin=origin,
+    )
+    return _open(_Target(host, port, resource, bool(use_ssl)), use_ssl, opts)
+
+
+def open_websocket_url(
+    url: str,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    subprotocols: Iterable[str] | None = None,
+    extra_headers: HeadersArg = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+    options: ClientOptions | None = None,
+) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """Open a WebSocket client connection to a URL (an async context manager).
+
+    Args:
+        url: A ``ws://`` or ``wss://`` URL, or ``ws+unix://`` with the
+            socket path percent-encoded as the authority
+            (``ws+unix://%2Ftmp%2Fapp.sock/chat``).
+        ssl_context: The context for ``wss://`` URLs; ``None`` uses a
+            default context that verifies certificates.
+        subprotocols, extra_headers, message_queue_size, max_message_size,
+        connect_timeout, disconnect_timeout, compression, origin, options:
+            As for :func:`open_websocket`.
+
+    Raises:
+        HandshakeError: As for :func:`open_websocket`.
+        ValueError: The URL is not a WebSocket URL.
+    """
+    target = _parse_url(url)
+    use_ssl: bool | ssl.SSLContext = (ssl_context or True) if target.secure else False
+    opts = _options(
+        options,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        origin=origin,
+    )
+    return _open(target, use_ssl, opts)
+
+
+async def connect_websocket(
+    nursery: trio.Nursery,
+    host: str,
+    port: int,
+    resource: str,
+    *,
+    use_ssl: bool | ssl.SSLContext,
+    subprotocols: Iterable[str] | None = None,
+    extra_headers: HeadersArg = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+    options: ClientOptions | None = None,
+) -> WebSocketConnection:
+    """Return an open client connection; its reader task runs in ``nursery``.
+
+    No internal timeouts: wrap the call in a cancel scope. The caller must
+    close the connection (``await connection.aclose()``).
+
+    Raises:
+        OSError: The TCP or TLS connection failed.
+        HandshakeError: The opening handshake failed (see :func:`open_websocket`).
+    """
+    opts = _options(
+        options,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=math.inf,
+        disconnect_timeout=math.inf,
+        compression=compression,
+        origin=origin,
+    )
+    return await _connect(nursery, _Target(host, port, resource, bool(use_ssl)), use_ssl, opts)
+
+
+async def connect_websocket_url(
+    nursery: trio.Nursery,
+    url: str,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    subprotocols: Iterable[str] | None = None,
+    extra_headers: HeadersArg = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+    options: ClientOptions | None = None,
+) -> WebSocketConnection:
+    """Return an open client connection to a URL; its reader runs in ``nursery``.
+
+    Raises:
+        OSError: The TCP or TLS connection failed.
+        HandshakeError: The opening handshake failed.
+        ValueError: The URL is not a WebSocket URL.
+    """
+    target = _parse_url(url)
+    use_ssl: bool | ssl.SSLContext = (ssl_context or True) if target.secure else False
+    opts = _options(
+        options,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=math.inf,
+        disconnect_timeout=math.inf,
+        compression=compression,
+        origin=origin,
+    )
+    return await _connect(nursery, target, use_ssl, opts)
+
+
+async def wrap_client_stream(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    subprotocols: Iterable[str] | None = None,
+    extra_headers: HeadersArg = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+    options: ClientOptions | None = None,
+) -> WebSocketConnection:
+    """Run the client side of WebSocket over any Trio stream.
+
+    Args:
+        nursery: Where the connection's reader task runs.
+        stream: A connected stream (TCP, TLS, Unix, in-memory, ...).
+        host: The value of the ``Host`` header.
+        resource: The resource: path and query.
+        subprotocols, extra_headers, message_queue_size, max_message_size,
+        compression, origin, options: As for :func:`open_websocket`.
+
+    Raises:
+        HandshakeError: The opening handshake failed.
+    """
+    opts = _options(
+        options,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        compression=compression,
+        origin=origin,
+    )
+    connected = Connected.from_stream(stream)
+    return await _handshake(nursery, connected, host, resource, opts)

@@ -1,0 +1,450 @@
+"""WebSocketConnection: the Trio I/O loop around the sans-IO protocol.
+
+Theory of operation
+-------------------
+
+A connection owns a ``trio.abc.Stream`` that has finished the opening
+handshake and a :class:`ws.protocol.Protocol`. Three kinds of task touch it:
+
+* The *reader* task, started in a nursery by whoever builds the connection
+  (see :meth:`WebSocketConnection.start_reader`), reads from the stream,
+  feeds the protocol, and dispatches its events: messages go into the
+  message queue (a Trio memory channel of ``message_queue_size``; when it is
+  full the reader waits, so it stops reading and the peer is pushed back by
+  TCP), pongs wake the matching :meth:`~WebSocketConnection.ping` calls, and
+  whatever the protocol wants to send in answer (pongs, the closing
+  handshake) is written at once. The reader ends at EOF or when the stream
+  breaks, and then closes the stream. It never raises: errors become the
+  connection's close reason.
+* Any number of tasks call :meth:`~WebSocketConnection.send_message`,
+  :meth:`~WebSocketConnection.ping` and friends. Each asks the protocol for
+  the bytes and writes everything queued under the send lock, in one
+  ``send_all``. The lock is taken without a checkpoint when free.
+* :meth:`~WebSocketConnection.aclose` sends the close frame, stops delivering
+  messages at once, and waits for the reader to see the closing handshake
+  through. If it is cancelled, or ``close_timeout`` runs out, the stream is
+  closed forcefully.
+
+A write that fails, or is cancelled half-way (which would leave a partial
+frame on the wire), breaks the connection: the stream is closed at once and
+the close reason becomes 1006.
+
+Invariants: the stream is closed when the reader has finished; nothing is
+written after the protocol asked for EOF; no exception escapes the reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+
+import attrs
+import trio
+
+from ws.errors import ConnectionClosed, LocalProtocolError
+from ws.events import Close, Message, Ping, Pong
+from ws.extensions.base import Extension
+from ws.frames.close import CloseReason
+from ws.frames.frame import CloseCode
+from ws.protocol import Protocol, Side, State
+from ws.transports.endpoint import Address
+
+__all__ = ["WebSocketConnection"]
+
+
+@attrs.define(eq=False)
+class _PendingPing:
+    event: trio.Event = attrs.Factory(trio.Event)
+    answered: bool = False
+
+logger = logging.getLogger("ws")
+
+_OPEN = State.OPEN
+_RECEIVE_SIZE = 65536
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+# Close codes after which `async for` ends quietly instead of raising.
+_NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
+
+
+@attrs.define(eq=False)
+class WebSocketConnection(trio.abc.AsyncResource):
+    """An open WebSocket connection, client or server side.
+
+    Get one from :func:`ws.open_websocket` and friends, or from
+    ``await request.accept()`` in a server handler; building one directly
+    is possible (see :mod:`ws.builder`) but rarely needed.
+
+    Messages are ``str`` (text) or ``bytes`` (binary). ``async for message
+    in connection`` yields messages until the connection closes normally
+    (codes 1000, 1001 and 1005) and raises :class:`~ws.ConnectionClosed`
+    otherwise.
+    """
+
+    _stream: trio.abc.Stream
+    _protocol: Protocol
+    _path: str
+    _local: Address
+    _remote: Address
+    _subprotocol: str | None = None
+    _handshake_headers: tuple[tuple[str, str], ...] = ()
+    _message_queue_size: float = 1
+    _close_timeout: float | None = None
+    _receive_size: int = _RECEIVE_SIZE
+
+    _send_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
+    _queue_in: trio.MemorySendChannel[str | bytes] = attrs.field(init=False)
+    _queue_out: trio.MemoryReceiveChannel[str | bytes] = attrs.field(init=False)
+    _pings: OrderedDict[bytes, _PendingPing] = attrs.field(factory=OrderedDict, init=False)
+    _reader_done: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _reader_started: bool = attrs.field(default=False, init=False)
+    _reader_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    _local_closed: bool = attrs.field(default=False, init=False)
+    _cause: BaseException | None = attrs.field(default=None, init=False)
+    _early_data: bytes = attrs.field(default=b"", init=False)
+
+    def __attrs_post_init__(self) -> None:
+        size = self._message_queue_size
+        if size != math.inf and (size < 0 or int(size) != size):
+            raise ValueError(f"message_queue_size must be an int >= 0 or math.inf, not {size!r}")
+        self._queue_in, self._queue_out = trio.open_memory_channel[str | bytes](size)
+
+    # -- properties documented by trio-websocket -----------------------------
+
+    @property
+    def closed(self) -> CloseReason | None:
+        """Why the connection closed, or ``None`` while it is open."""
+        return self._protocol.close_reason
+
+    @property
+    def is_client(self) -> bool:
+        """Whether this is the client end."""
+        return self._protocol.side is Side.CLIENT
+
+    @property
+    def is_server(self) -> bool:
+        """Whether this is the server end."""
+        return self._protocol.side is Side.SERVER
+
+    @property
+    def local(self) -> Address:
+        """The local endpoint: an :class:`~ws.Endpoint`, or a str (Unix path, memory)."""
+        return self._local
+
+    @property
+    def remote(self) -> Address:
+        """The remote endpoint: an :class:`~ws.Endpoint`, or a str (Unix path, memory)."""
+        return self._remote
+
+    @property
+    def path(self) -> str:
+        """The requested resource: path and query string, e.g. ``/chat?room=1``."""
+        return self._path
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, or ``None``."""
+        return self._subprotocol
+
+    @property
+    def handshake_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers the peer sent in the opening handshake; names in lower case."""
+        return self._handshake_headers
+
+    @property
+    def extensions(self) -> Sequence[Extension]:
+        """The extensions negotiated for this connection, e.g. permessage-deflate."""
+        return self._protocol.extensions
+
+    @property
+    def stream(self) -> trio.abc.Stream:
+        """The underlying Trio stream (after the opening handshake)."""
+        return self._stream
+
+    # -- messages -------------------------------------------------------------
+
+    async def send_message(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            TypeError: ``message`` is neither str nor bytes-like.
+        """
+        protocol = self._protocol
+        if protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        if isinstance(message, str):
+            protocol.send_text(message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            protocol.send_binary(message)
+        else:
+            raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
+        await self._flush()
+
+    async def get_message(self) -> str | bytes:
+        """Return the next message, waiting for one if needed.
+
+        Messages that arrived before the peer closed are still returned; then
+        this raises. After a local :meth:`aclose`, it raises at once.
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+        """
+        if self._local_closed:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        try:
+            return await self._queue_out.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise self._closed_error() from None
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                yield await self.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason.code in _NORMAL_CODES:
+                    return
+                raise
+
+    # -- pings ----------------------------------------------------------------
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Send a ping and wait for the matching pong.
+
+        A pong answers the ping with the same payload and every ping sent
+        before it (RFC 6455 section 5.5.3 lets a peer answer only the latest).
+
+        Args:
+            payload: Up to 125 bytes, unique among the pings in flight; by
+                default a random 4-byte payload.
+
+        Raises:
+            ConnectionClosed: The connection is closed, or closes before the pong.
+            ValueError: A ping with this payload is already in flight.
+        """
+        if self._protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        if payload is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = bytes(payload)
+            if payload in self._pings:
+                raise ValueError(f"a ping with payload {payload!r} is already in flight")
+        self._protocol.send_ping(payload)
+        pending = _PendingPing()
+        self._pings[payload] = pending
+        try:
+            await self._flush()
+            await pending.event.wait()
+        finally:
+            if self._pings.get(payload) is pending:
+                del self._pings[payload]
+        if not pending.answered:  # woken by the end of the connection
+            raise self._closed_error()
+
+    async def pong(self, payload: bytes | None = None) -> None:
+        """Send an unsolicited pong (a one-way heartbeat).
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+        """
+        if self._protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        self._protocol.send_pong(b"" if payload is None else payload)
+        await self._flush()
+
+    # -- closing --------------------------------------------------------------
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection: send a close frame and wait for the handshake to end.
+
+        Pending messages are discarded, and :meth:`get_message` and
+        :meth:`send_message` raise :class:`~ws.ConnectionClosed` from now on.
+        Calling it again does nothing more than wait for the first call.
+        If cancelled, the stream is closed at once.
+
+        Args:
+            code: The close code (1000 normal closure by default).
+            reason: An optional reason, at most 123 bytes in UTF-8.
+
+        Raises:
+            ws.errors.LocalProtocolError: ``code`` or ``reason`` cannot be
+                sent; the connection stays open.
+        """
+        protocol = self._protocol
+        if protocol.state is _OPEN:
+            protocol.send_close(code, reason)  # may raise for a bad code: nothing changed yet
+        self._local_closed = True
+        self._queue_out.close()
+        try:
+            if self._close_timeout is not None and self._reader_scope.deadline == math.inf:
+                self._reader_scope.deadline = trio.current_time() + self._close_timeout
+            try:
+                await self._flush()
+            except ConnectionClosed:
+                pass
+            if self._reader_started:
+                await self._reader_done.wait()
+            else:
+                await self._stream.aclose()
+        finally:
+            if not self._reader_done.is_set():
+                self._reader_scope.cancel()
+                await trio.aclose_forcefully(self._stream)
+
+    # -- the reader -------------------------------------------------------------
+
+    def receive_early_data(self, data: bytes) -> None:
+        """Hand over bytes that arrived with the end of the opening handshake.
+
+        The reader processes them first, before it reads from the stream.
+        """
+        if self._reader_started:
+            raise LocalProtocolError("early data must come before the reader starts")
+        self._early_data += data
+
+    def start_reader(self, nursery: trio.Nursery) -> None:
+        """Start the background task that reads from the stream, in ``nursery``."""
+        if self._reader_started:
+            raise LocalProtocolError("the reader task is already running")
+        self._reader_started = True
+        nursery.start_soon(self._reader, name=f"ws reader {self._remote}")
+
+    async def _reader(self) -> None:
+        protocol = self._protocol
+        stream = self._stream
+        queue = self._queue_in
+        size = self._receive_size
+        try:
+            with self._reader_scope:
+                data: bytes | bytearray
+                while True:
+                    if self._early_data:
+                        data, self._early_data = self._early_data, b""
+                    else:
+                        try:
+                            data = await stream.receive_some(size)
+                        except _STREAM_ERRORS as exc:
+                            self._cause = self._cause or exc
+                            data = b""
+                    if data:
+                        protocol.receive_data(data)
+                    else:
+                        protocol.receive_eof()
+                    for event in protocol.events_received():
+                        if type(event) is Message:
+                            if not self._local_closed:
+                                try:
+                                    await queue.send(event.data)
+                                except _STREAM_ERRORS:
+                                    pass  # aclose() closed the queue meanwhile
+                        elif type(event) is Pong:
+                            self._wake_pings(event.payload)
+                        elif type(event) is Ping or type(event) is Close:
+                            pass  # the protocol queued the answer
+                    try:
+                        await self._flush()
+                    except ConnectionClosed:
+                        pass
+                    if not data:
+                        break
+                    if protocol.close_expected():
+                        self._arm_close_timeout()
+        except Exception as exc:  # pragma: no cover - a bug in ws; keep the nursery alive
+            logger.exception("ws: unexpected error in the connection reader")
+            self._cause = exc
+            protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            if self._protocol.error is not None and self._cause is None:
+                self._cause = self._protocol.error
+            if not protocol.eof_received:
+                protocol.receive_eof()
+                protocol.data_to_send()
+            queue.close()
+            for pending in self._pings.values():
+                pending.event.set()
+            self._reader_done.set()
+            await trio.aclose_forcefully(stream)
+
+    def _arm_close_timeout(self) -> None:
+        if self._close_timeout is not None and self._reader_scope.deadline == math.inf:
+            self._reader_scope.deadline = trio.current_time() + self._close_timeout
+
+    def _wake_pings(self, payload: bytes) -> None:
+        pings = self._pings
+        if payload not in pings:
+            return
+        while pings:
+            key, pending = pings.popitem(last=False)
+            pending.answered = True
+            pending.event.set()
+            if key == payload:
+                break
+
+    # -- writing ----------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        lock = self._send_lock
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            chunks = self._protocol.data_to_send()
+            if not chunks:
+                return
+            eof = chunks[-1] == b""
+            data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+            completed = False
+            try:
+                if data:
+                    await self._stream.send_all(data)
+                if eof:
+                    if isinstance(self._stream, trio.abc.HalfCloseableStream):
+                        await self._stream.send_eof()
+                    else:
+                        await self._stream.aclose()
+                completed = True
+            except _STREAM_ERRORS as exc:
+                self._cause = self._cause or exc
+                self._break()
+                raise self._closed_error() from exc
+            finally:
+                if not completed:
+                    # Cancelled half-way: a partial frame may be on the wire.
+                    self._break()
+                    self._stream_abort()
+        finally:
+            lock.release()
+
+    def _break(self) -> None:
+        protocol = self._protocol
+        if not protocol.eof_received:
+            protocol.receive_eof()
+            protocol.data_to_send()
+
+    def _stream_abort(self) -> None:
+        self._reader_scope.cancel()
+
+    def _closed_error(self) -> ConnectionClosed:
+        protocol = self._protocol
+        reason = protocol.close_reason or CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
+        error = ConnectionClosed(reason, sent=protocol.close_sent, rcvd=protocol.close_rcvd)
+        error.__cause__ = self._cause
+        return error
+
+    def __repr__(self) -> str:
+        side = "client" if self.is_client else "server"
+        state = "open" if self.closed is None else f"closed {self.closed}"
+        return f"<WebSocketConnection {side} {self._remote} {self._path!r} {state}>"

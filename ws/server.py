@@ -1,0 +1,343 @@
+"""Server API: serve_websocket, WebSocketServer, WebSocketRequest, wrap_server_stream.
+
+As in trio-websocket, a handler receives a :class:`WebSocketRequest` for
+each connection, inspects it, and calls :meth:`~WebSocketRequest.accept`
+(to get a :class:`~ws.WebSocketConnection`) or
+:meth:`~WebSocketRequest.reject`. When the handler returns, the connection
+is closed. A handler's exception is logged to the ``ws`` logger and closes
+that connection with 1011; it never stops the server (unless
+``handler_errors="raise"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+
+import attrs
+import trio
+
+from ws._groups import collapse_exception_groups
+from ws.builder import build_connection, decode_headers, read_client_request
+from ws.connection import WebSocketConnection
+from ws.errors import ConnectionClosed, HandshakeError, LocalProtocolError, WebSocketError
+from ws.extensions.base import Extension
+from ws.handshake.request import HandshakeRequest
+from ws.handshake.server import ServerHandshake
+from ws.options import DEFAULT_MAX_MESSAGE_SIZE, Compression, HeadersArg, ServerOptions, normalize_headers
+from ws.protocol import Side
+from ws.transports.endpoint import Address, Connected, listener_address
+from ws.transports.tcp import open_tcp_listeners
+
+__all__ = ["Handler", "WebSocketRequest", "WebSocketServer", "serve_websocket", "wrap_server_stream"]
+
+logger = logging.getLogger("ws")
+
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+@attrs.define(eq=False)
+class WebSocketRequest:
+    """A client's opening handshake, waiting for the handler's answer."""
+
+    _connected: Connected
+    _handshake: ServerHandshake[Extension]
+    _request: HandshakeRequest
+    _options: ServerOptions
+    _nursery: trio.Nursery
+    _connection: WebSocketConnection | None = attrs.field(default=None, init=False)
+    _answered: bool = attrs.field(default=False, init=False)
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The request headers as ``(name, value)`` bytes; names in lower case."""
+        return list(self._request.headers)
+
+    @property
+    def path(self) -> str:
+        """The requested resource: path and query string."""
+        return self._request.path
+
+    @property
+    def proposed_subprotocols(self) -> tuple[str, ...]:
+        """The subprotocols the client offered, in its order of preference."""
+        return self._request.subprotocols
+
+    @property
+    def local(self) -> Address:
+        """The server's end of the connection."""
+        return self._connected.local
+
+    @property
+    def remote(self) -> Address:
+        """The client's end of the connection."""
+        return self._connected.remote
+
+    @property
+    def connection(self) -> WebSocketConnection | None:
+        """The connection, once accepted."""
+        return self._connection
+
+    async def accept(
+        self, *, subprotocol: str | None = None, extra_headers: HeadersArg = None
+    ) -> WebSocketConnection:
+        """Accept the connection: send the 101 response.
+
+        Args:
+            subprotocol: The subprotocol to use; one the client proposed, or ``None``.
+            extra_headers: More response headers, as ``(name, value)`` pairs.
+
+        Raises:
+            ws.errors.LocalProtocolError: Already answered, or a subprotocol
+                the client did not propose.
+            ConnectionClosed: The client went away meanwhile.
+        """
+        if self._answered:
+            raise LocalProtocolError("this request was already accepted or rejected")
+        response, extensions = self._handshake.accept(
+            self._request,
+            subprotocol=subprotocol,
+            extra_headers=normalize_headers(extra_headers),
+            extensions=self._options.extension_factories(),
+        )
+        self._answered = True
+        connection = build_connection(
+            self._connected.stream,
+            Side.SERVER,
+            options=self._options,
+            extensions=extensions,
+            trailing_data=self._handshake.trailing_data,
+            path=self._request.path,
+            local=self._connected.local,
+            remote=self._connected.remote,
+            subprotocol=subprotocol,
+            handshake_headers=decode_headers(self._request.headers),
+            close_timeout=self._options.disconnect_timeout,
+        )
+        self._connection = connection
+        try:
+            await self._connected.stream.send_all(response)
+        except _STREAM_ERRORS as exc:
+            raise HandshakeError(f"the client went away during the handshake: {exc!r}") from exc
+        connection.start_reader(self._nursery)
+        return connection
+
+    async def reject(
+        self, status_code: int, *, extra_headers: HeadersArg = None, body: bytes | None = None
+    ) -> None:
+        """Refuse the connection with an HTTP response, then close it.
+
+        Args:
+            status_code: The status, e.g. 403; not 101.
+            extra_headers: More response headers.
+            body: The response body, if any.
+
+        Raises:
+            ws.errors.LocalProtocolError: Already answered, or an invalid status.
+        """
+        if self._answered:
+            raise LocalProtocolError("this request was already accepted or rejected")
+        response = self._handshake.reject(
+            status_code, headers=normalize_headers(extra_headers), body=body or b""
+        )
+        self._answered = True
+        with contextlib.suppress(*_STREAM_ERRORS):
+            await self._connected.stream.send_all(response)
+        await trio.aclose_forcefully(self._connected.stream)
+
+
+Handler = Callable[[WebSocketRequest], Awaitable[object]]
+
+
+@attrs.define(eq=False)
+class WebSocketServer:
+    """Accepts connections on listeners and runs a handler for each.
+
+    Args:
+        handler: ``async def handler(request: WebSocketRequest)``.
+        listeners: Trio listeners, e.g. from ``trio.open_tcp_listeners``
+            (wrapped in ``trio.SSLListener`` for TLS).
+        handler_nursery: Where handlers and reader tasks run; by default a
+            nursery of the server's own.
+        options: The connection settings.
+    """
+
+    _handler: Handler
+    _listeners: Sequence[trio.abc.Listener[trio.abc.Stream]]
+    _handler_nursery: trio.Nursery | None = None
+    _options: ServerOptions = attrs.field(factory=ServerOptions)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on.
+
+        Raises:
+            RuntimeError: The listeners do not share one TCP port.
+        """
+        ports = {addr.port for addr in self.listeners if not isinstance(addr, str)}
+        if len(ports) != 1:
+            raise RuntimeError(f"the server listens on {len(ports)} TCP ports, not one: {ports}")
+        return ports.pop()
+
+    @property
+    def listeners(self) -> list[Address]:
+        """Where the server listens: an ``Endpoint`` per TCP listener, or a str."""
+        return [listener_address(listener) for listener in self._listeners]
+
+    async def run(self, *, task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled (supports ``nursery.start``)."""
+        with collapse_exception_groups():
+            async with trio.open_nursery() as nursery:
+                handler_nursery = self._handler_nursery or nursery
+                for listener in self._listeners:
+                    nursery.start_soon(
+                        partial(trio.serve_listeners, partial(self._serve_stream, handler_nursery), [listener], handler_nursery=handler_nursery)
+                    )
+                task_status.started(self)
+
+    async def _serve_stream(self, handler_nursery: trio.Nursery, stream: trio.abc.Stream) -> None:
+        options = self._options
+        try:
+            connected = Connected.from_stream(stream)
+        except OSError:  # the client is already gone
+            await trio.aclose_forcefully(stream)
+            return
+        request: WebSocketRequest | None = None
+        try:
+            with trio.move_on_after(options.connect_timeout):
+                if isinstance(stream, trio.SSLStream):
+                    await stream.do_handshake()
+                handshake, parsed = await read_client_request(stream, options)
+                if parsed.error is not None:
+                    with contextlib.suppress(*_STREAM_ERRORS, LocalProtocolError):
+                        await stream.send_all(handshake.error_response(parsed.error))
+                    return
+                request = WebSocketRequest(connected, handshake, parsed, options, handler_nursery)
+            if request is None:
+                return  # connect_timeout: drop quietly, the handler never runs
+            await self._run_handler(request)
+        except (WebSocketError, *_STREAM_ERRORS):
+            pass  # a client that broke the handshake; it got its error response
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _run_handler(self, request: WebSocketRequest) -> None:
+        try:
+            await self._handler(request)
+        except ConnectionClosed:
+            pass  # the peer closed or broke the connection: a normal way for a handler to end
+        except Exception:
+            if self._options.handler_errors == "raise":
+                raise
+            logger.exception("ws: unhandled exception in the WebSocket handler for %s", request.path)
+            connection = request.connection
+            if connection is not None and connection.closed is None:
+                with contextlib.suppress(WebSocketError):
+                    connection._protocol.fail(1011, "internal server error")
+            elif connection is None and not request._answered:
+                with contextlib.suppress(WebSocketError):
+                    await request.reject(500)
+        finally:
+            connection = request.connection
+            if connection is not None:
+                with trio.move_on_after(self._options.disconnect_timeout):
+                    with contextlib.suppress(WebSocketError):
+                        await connection.aclose()
+            elif not request._answered:
+                # The handler returned without answering: refuse politely.
+                with contextlib.suppress(WebSocketError):
+                    await request.reject(500, body=b"The WebSocket handler did not accept.\n")
+
+
+async def serve_websocket(
+    handler: Handler,
+    host: str | bytes | None,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    handler_nursery: trio.Nursery | None = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+    options: ServerOptions | None = None,
+    task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve WebSocket over TCP (or TLS) until cancelled.
+
+    Supports ``server = await nursery.start(serve_websocket, ...)``, which
+    returns the :class:`WebSocketServer` once it accepts connections.
+
+    Args:
+        handler: ``async def handler(request)`` called for each connection.
+        host: The interface to bind; ``None`` binds all interfaces (with
+            ``port=0`` that may give listeners on different ports).
+        port: The port; 0 picks a free one.
+        ssl_context: A server ``ssl.SSLContext`` for TLS, or ``None``.
+        handler_nursery: Where handlers and reader tasks run.
+        message_queue_size, max_message_size: As for clients.
+        connect_timeout: Seconds from the TCP connection to a complete
+            request; a slower client is dropped and the handler never runs.
+        disconnect_timeout: Seconds for the closing handshake after the
+            handler returns.
+        compression: ``"deflate"`` (default), a configured
+            ``ServerPerMessageDeflateFactory``, or ``None``.
+        options: A :class:`~ws.ServerOptions` with every setting; when
+            given, the other settings arguments are ignored.
+        task_status: Part of Trio's ``nursery.start`` protocol.
+    """
+    if options is None:
+        options = ServerOptions(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+        )
+    if isinstance(host, bytes):
+        host = host.decode("ascii")
+    listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(await open_tcp_listeners(port, host))
+    if ssl_context is not None:
+        listeners = [
+            trio.SSLListener(listener, ssl_context, https_compatible=True)
+            for listener in listeners
+        ]
+    server = WebSocketServer(handler, listeners, handler_nursery, options)
+    await server.run(task_status=task_status)
+
+
+async def wrap_server_stream(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    *,
+    compression: Compression = "deflate",
+    options: ServerOptions | None = None,
+) -> WebSocketRequest:
+    """Read a client's opening request from any Trio stream.
+
+    No timeout: wrap the call in a cancel scope. Accept or reject the
+    returned request; an accepted connection's reader runs in ``nursery``.
+
+    Raises:
+        ws.errors.InvalidRequest: The request was invalid (the error
+            response was sent).
+        HandshakeError: The stream broke or ended first.
+    """
+    if options is None:
+        options = ServerOptions(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            compression=compression,
+        )
+    handshake, parsed = await read_client_request(stream, options)
+    if parsed.error is not None:
+        with contextlib.suppress(*_STREAM_ERRORS):
+            await stream.send_all(handshake.error_response(parsed.error))
+        raise parsed.error
+    return WebSocketRequest(Connected.from_stream(stream), handshake, parsed, options, nursery)
