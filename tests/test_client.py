@@ -1,0 +1,369 @@
+"""Client API (open_websocket, open_websocket_url, connect_websocket...) over loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import os
+import re
+import ssl
+import tempfile
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+import trio.testing
+import trustme
+
+import ws
+import ws.transports.unix
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def echo_handler(request: ws.WebSocketRequest) -> None:
+    """Accept and echo every message until the client closes."""
+    connection = await request.accept()
+    async for message in connection:
+        await connection.send_message(message)
+
+
+@asynccontextmanager
+async def running_server(
+    handler: ws.server.Handler = echo_handler, ssl_context: ssl.SSLContext | None = None,
+) -> AsyncIterator[ws.WebSocketServer]:
+    """Serve on 127.0.0.1, an OS-chosen port, until the block ends."""
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                ws.serve_websocket, handler, "127.0.0.1", 0, ssl_context
+            )
+            assert isinstance(server, ws.WebSocketServer)
+            yield server
+            nursery.cancel_scope.cancel()
+
+
+async def test_open_websocket_echo_and_endpoints() -> None:
+    """open_websocket connects, echoes, and reports ws.Endpoint local/remote."""
+    async with running_server() as server:
+        async with ws.open_websocket("127.0.0.1", server.port, "/path?q=1", use_ssl=False) as conn:
+            await conn.send_message("hi")
+            assert await conn.get_message() == "hi"
+            assert conn.is_client
+            assert conn.path == "/path?q=1"
+            assert isinstance(conn.remote, ws.Endpoint)
+            assert isinstance(conn.local, ws.Endpoint)
+            assert conn.remote.port == server.port
+            assert conn.remote.url == f"ws://127.0.0.1:{server.port}"
+            assert conn.local.url.startswith("ws://127.0.0.1:")
+        assert conn.closed is not None
+        assert conn.closed.code == 1000
+
+
+async def test_open_websocket_url_echo() -> None:
+    """open_websocket_url parses ws:// URLs with a path and query."""
+    async with running_server() as server:
+        url = f"ws://127.0.0.1:{server.port}/chat?room=1"
+        async with ws.open_websocket_url(url) as conn:
+            assert conn.path == "/chat?room=1"
+            await conn.send_message(b"bin")
+            assert await conn.get_message() == b"bin"
+
+
+async def test_open_websocket_url_rejects_bad_scheme() -> None:
+    """A URL that is not ws/wss/ws+unix raises ValueError."""
+    with pytest.raises(ValueError):
+        async with ws.open_websocket_url("http://127.0.0.1:1/"):
+            pass  # pragma: no cover
+
+
+async def test_connect_websocket_needs_explicit_close() -> None:
+    """connect_websocket returns an open connection whose reader runs in the given nursery."""
+    async with running_server() as server:
+        async with trio.open_nursery() as nursery:
+            conn = await ws.connect_websocket(
+                nursery, "127.0.0.1", server.port, "/", use_ssl=False
+            )
+            await conn.send_message("x")
+            assert await conn.get_message() == "x"
+            await conn.aclose()
+        assert conn.closed is not None
+
+
+async def test_connect_websocket_url() -> None:
+    """connect_websocket_url works like connect_websocket with a URL."""
+    async with running_server() as server:
+        async with trio.open_nursery() as nursery:
+            conn = await ws.connect_websocket_url(nursery, f"ws://127.0.0.1:{server.port}/u")
+            assert conn.path == "/u"
+            await conn.aclose()
+
+
+async def test_subprotocol_negotiation() -> None:
+    """The handler picks a proposed subprotocol; both sides see it."""
+    seen: dict[str, object] = {}
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        seen["proposed"] = request.proposed_subprotocols
+        conn = await request.accept(subprotocol=request.proposed_subprotocols[1])
+        seen["server"] = conn.subprotocol
+        await conn.get_message()
+
+    async with running_server(handler) as server:
+        async with ws.open_websocket(
+            "127.0.0.1", server.port, "/", use_ssl=False, subprotocols=["chat", "superchat"]
+        ) as conn:
+            assert conn.subprotocol == "superchat"
+            await conn.send_message("done")
+    assert seen["proposed"] == ("chat", "superchat")
+    assert seen["server"] == "superchat"
+
+
+async def test_no_subprotocol_by_default() -> None:
+    """Without subprotocols, both sides see None."""
+    async with running_server() as server:
+        async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False) as conn:
+            assert conn.subprotocol is None
+
+
+async def test_extra_headers_both_ways() -> None:
+    """Client extra_headers reach request.headers; accept extra_headers reach handshake_headers."""
+    seen: dict[str, object] = {}
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        seen["headers"] = request.headers
+        conn = await request.accept(extra_headers=[(b"X-Server", b"yes")])
+        seen["handshake_headers"] = conn.handshake_headers
+        await conn.get_message()
+
+    async with running_server(handler) as server:
+        async with ws.open_websocket(
+            "127.0.0.1",
+            server.port,
+            "/",
+            use_ssl=False,
+            extra_headers=[(b"X-Client", b"hello"), ("X-Str", "s")],
+        ) as conn:
+            assert ("x-server", "yes") in list(conn.handshake_headers)
+            await conn.send_message("done")
+    headers = seen["headers"]
+    assert isinstance(headers, list)
+    assert (b"x-client", b"hello") in headers
+    assert (b"x-str", b"s") in headers
+    handshake_headers = seen["handshake_headers"]
+    assert isinstance(handshake_headers, tuple)
+    assert ("x-client", "hello") in handshake_headers
+
+
+async def test_reject_gives_connection_rejected() -> None:
+    """reject(status, extra_headers, body) reaches the client as ConnectionRejected."""
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        await request.reject(403, extra_headers=[(b"X-Why", b"nope")], body=b"go away")
+
+    async with running_server(handler) as server:
+        with pytest.raises(ws.ConnectionRejected) as info:
+            async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                pass  # pragma: no cover
+    rejected = info.value
+    assert isinstance(rejected, ws.HandshakeError)
+    assert rejected.status_code == 403
+    assert rejected.body == b"go away"
+    headers = [
+        (bytes(name).lower(), bytes(value)) for name, value in rejected.headers
+    ]
+    assert (b"x-why", b"nope") in headers
+
+
+async def test_handler_that_never_answers_is_rejected() -> None:
+    """A handler that returns without accepting makes the client see a rejection."""
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        return None
+
+    async with running_server(handler) as server:
+        with pytest.raises(ws.ConnectionRejected) as info:
+            async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                pass  # pragma: no cover
+    assert info.value.status_code >= 400
+
+
+async def test_body_exception_escapes_without_group() -> None:
+    """An exception raised in the open_websocket body propagates bare, not in an ExceptionGroup."""
+    async with running_server() as server:
+        with pytest.raises(ValueError, match="from body"):
+            async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                raise ValueError("from body")
+
+
+async def test_connection_refused_is_handshake_error() -> None:
+    """A refused TCP connection raises HandshakeError (caused by OSError) from open_websocket."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    await listener.aclose()
+    with trio.fail_after(10):
+        with pytest.raises(ws.HandshakeError) as info:
+            async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False):
+                pass  # pragma: no cover
+    assert isinstance(info.value.__cause__, OSError)
+
+
+async def test_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:
+    """A server that accepts TCP but never answers gives ConnectionTimeout."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+
+        async def silent(stream: trio.SocketStream) -> None:
+            await trio.sleep_forever()
+
+        nursery.start_soon(trio.serve_listeners, silent, listeners)
+        with trio.fail_after(100):
+            with pytest.raises(ws.ConnectionTimeout) as info:
+                async with ws.open_websocket(
+                    "127.0.0.1", port, "/", use_ssl=False, connect_timeout=5
+                ):
+                    pass  # pragma: no cover
+        assert isinstance(info.value, ws.HandshakeError)
+        assert trio.current_time() >= 5
+        nursery.cancel_scope.cancel()
+
+
+async def _raw_accepting_peer(stream: trio.SocketStream) -> None:
+    """Answer the opening handshake, then read forever without ever answering the close."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        buffer += await stream.receive_some()
+    match = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", buffer)
+    assert match is not None
+    accept = base64.b64encode(hashlib.sha1(match.group(1) + _GUID).digest())
+    await stream.send_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+    while await stream.receive_some():
+        pass
+    await trio.sleep_forever()
+
+
+async def test_disconnect_timeout(autojump_clock: trio.testing.MockClock) -> None:
+    """A peer that never answers the close makes open_websocket's exit raise DisconnectionTimeout."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, _raw_accepting_peer, listeners)
+        with trio.fail_after(100):
+            with pytest.raises(ws.DisconnectionTimeout) as info:
+                async with ws.open_websocket(
+                    "127.0.0.1",
+                    port,
+                    "/",
+                    use_ssl=False,
+                    connect_timeout=math.inf,
+                    disconnect_timeout=7,
+                ) as conn:
+                    start = trio.current_time()
+        assert isinstance(info.value, ws.HandshakeError)
+        assert trio.current_time() - start >= 7
+        assert conn.closed is not None
+        nursery.cancel_scope.cancel()
+
+
+async def test_compression_none_client() -> None:
+    """compression=None on the client means no extensions over TCP; default negotiates deflate."""
+    async with running_server() as server:
+        async with ws.open_websocket(
+            "127.0.0.1", server.port, "/", use_ssl=False, compression=None
+        ) as conn:
+            assert list(conn.extensions) == []
+        async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False) as conn:
+            assert len(conn.extensions) == 1
+            big = b"0123456789" * 50_000
+            await conn.send_message(big)
+            assert await conn.get_message() == big
+
+
+async def test_max_message_size_over_tcp() -> None:
+    """A reply bigger than the client's max_message_size closes with 1009."""
+    async with running_server() as server:
+        async with ws.open_websocket(
+            "127.0.0.1", server.port, "/", use_ssl=False, max_message_size=100
+        ) as conn:
+            await conn.send_message("z" * 101)
+            with pytest.raises(ws.ConnectionClosed) as info:
+                await conn.get_message()
+            assert info.value.reason.code == 1009
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    """A throwaway certificate authority."""
+    return trustme.CA()
+
+
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A server context with a certificate for localhost and 127.0.0.1."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return context
+
+
+async def test_tls_echo(ca: trustme.CA) -> None:
+    """wss:// works with a client context that trusts the CA; endpoints are is_ssl."""
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with running_server(ssl_context=server_context(ca)) as server:
+        async with ws.open_websocket_url(
+            f"wss://localhost:{server.port}/secure", client_context
+        ) as conn:
+            await conn.send_message("secret")
+            assert await conn.get_message() == "secret"
+            assert isinstance(conn.remote, ws.Endpoint)
+            assert conn.remote.is_ssl
+            assert conn.remote.url == f"wss://127.0.0.1:{server.port}"
+        async with ws.open_websocket(
+            "127.0.0.1", server.port, "/", use_ssl=client_context
+        ) as conn:
+            await conn.send_message(b"ip")
+            assert await conn.get_message() == b"ip"
+
+
+async def test_tls_untrusted_certificate(ca: trustme.CA) -> None:
+    """An untrusted server certificate raises HandshakeError caused by an ssl.SSLError."""
+    other = trustme.CA()
+    client_context = ssl.create_default_context()
+    other.configure_trust(client_context)
+    async with running_server(ssl_context=server_context(ca)) as server:
+        with pytest.raises(ws.HandshakeError) as info:
+            async with ws.open_websocket_url(
+                f"wss://localhost:{server.port}/", client_context
+            ):
+                pass  # pragma: no cover
+    chain: list[BaseException] = []
+    exc: BaseException | None = info.value
+    while exc is not None and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert any(isinstance(e, ssl.SSLError) for e in chain), chain
+
+
+async def test_unix_socket_url() -> None:
+    """ws+unix:// URLs reach a WebSocketServer listening on a Unix socket."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "ws.sock")
+        listener = await ws.transports.unix.open_unix_listener(path)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                server = ws.WebSocketServer(echo_handler, [listener])
+                started = await nursery.start(server.run)
+                assert started is server
+                url = "ws+unix://" + urllib.parse.quote(path, safe="") + "/chat"
+                async with ws.open_websocket_url(url) as conn:
+                    assert conn.path == "/chat"
+                    await conn.send_message("unix")
+                    assert await conn.get_message() == "unix"
+                    assert isinstance(conn.remote, str)
+                nursery.cancel_scope.cancel()
