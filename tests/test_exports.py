@@ -1,0 +1,48 @@
+"""The public names: every ``__all__`` is accurate, and trio-websocket's names are all there."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import ws
+
+TRIO_WEBSOCKET_NAMES = [
+    "open_websocket", "open_websocket_url", "connect_websocket", "connect_websocket_url",
+    "wrap_client_stream", "serve_websocket", "wrap_server_stream", "WebSocketServer",
+    "WebSocketRequest", "WebSocketConnection", "CloseReason", "Endpoint", "ConnectionClosed",
+    "HandshakeError", "ConnectionRejected", "ConnectionTimeout", "DisconnectionTimeout",
+]
+
+MODULES = sorted(
+    info.name
+    for info in pkgutil.walk_packages(ws.__path__, "ws.")
+    if info.name != "ws.__main__"
+)
+
+
+@pytest.mark.parametrize("name", TRIO_WEBSOCKET_NAMES)
+def test_trio_websocket_name_is_exported(name: str) -> None:
+    """Each name trio-websocket documents is importable from ws and listed in __all__."""
+    assert hasattr(ws, name)
+    assert name in ws.__all__
+
+
+@pytest.mark.parametrize("module_name", ["ws", *MODULES])
+def test_all_lists_only_existing_names(module_name: str) -> None:
+    """Every name in a module's __all__ exists and __all__ has no duplicates."""
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        pytest.fail(f"{module_name} has no __all__")
+    assert len(names) == len(set(names))
+    for name in names:
+        assert hasattr(module, name), f"{module_name}.__all__ lists missing {name}"
+
+
+def test_handshake_errors_share_a_base() -> None:
+    """Timeouts and rejections are HandshakeErrors, as in trio-websocket."""
+    for cls in (ws.ConnectionRejected, ws.ConnectionTimeout, ws.DisconnectionTimeout):
+        assert issubclass(cls, ws.HandshakeError)
