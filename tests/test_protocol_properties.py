@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,3 +129,83 @@ def test_arbitrary_bytes_never_raise(side: Side, data: bytes, sizes: list[int]) 
         assert isinstance(p.error, RemoteProtocolError)
         assert p.state is State.CLOSED
     assert p._parser.buffered <= 1000 + 14 + max(sizes) + 1000
+
+
+def deflate_pair(
+    client_no_context: bool, server_no_context: bool, client_bits: int, server_bits: int
+) -> tuple[list[Extension], list[Extension]]:
+    """Negotiate permessage-deflate with these parameters, as the handshake would."""
+    from ws.extensions import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
+
+    client_factory = ClientPerMessageDeflateFactory(
+        client_no_context_takeover=client_no_context,
+        server_no_context_takeover=server_no_context,
+        client_max_window_bits=client_bits,
+        server_max_window_bits=server_bits,
+    )
+    server_factory = ServerPerMessageDeflateFactory()
+    params, server_ext = server_factory.process_request_params(
+        client_factory.get_request_params(), []
+    )
+    client_ext = client_factory.process_response_params(params, [])
+    return [client_ext], [server_ext]
+
+
+DEFLATE_COMBOS = [
+    (cnc, snc, cbits, sbits)
+    for cnc in (False, True)
+    for snc in (False, True)
+    for cbits in (8, 15)
+    for sbits in (8, 15)
+]
+
+
+@pytest.mark.parametrize(("cnc", "snc", "cbits", "sbits"), DEFLATE_COMBOS)
+@settings(max_examples=20, deadline=None)
+@given(
+    client_first=st.booleans(),
+    sends=st.lists(actions, max_size=6),
+    code=close_codes,
+    reason=st.text(max_size=20),
+    sizes=chunk_sizes,
+)
+def test_round_trip_with_deflate(
+    cnc: bool, snc: bool, cbits: int, sbits: int,
+    client_first: bool, sends: list[Send], code: int, reason: str, sizes: list[int],
+) -> None:
+    """The same round trip holds with permessage-deflate, for each parameter combination."""
+    client_exts, server_exts = deflate_pair(cnc, snc, cbits, sbits)
+    pair = ProtocolPair.create(
+        client_extensions=client_exts,
+        server_extensions=server_exts,
+        chunker=chunked(sizes),
+        max_message_size=None,
+    )
+    run_exchange(pair, client_first, sends, code, reason)
+
+
+def test_deflate_actually_compresses_on_the_wire() -> None:
+    """With deflate negotiated, a repetitive message travels compressed (RSV1 set)."""
+    client_exts, server_exts = deflate_pair(False, False, 15, 15)
+    pair = ProtocolPair.create(client_extensions=client_exts, server_extensions=server_exts)
+    pair.server.send_text("abc" * 1000)
+    wire = pair.server.data_to_send()
+    assert len(wire) == 1 and len(wire[0]) < 100
+    assert wire[0][0] & 0x40
+    pair.client.receive_data(wire[0])
+    assert pair.client.events_received() == [Message("abc" * 1000)]
+
+
+def test_deflate_bomb_closes_with_1009() -> None:
+    """A compressed message that would inflate past max_message_size fails with 1009."""
+    client_exts, server_exts = deflate_pair(False, False, 15, 15)
+    pair = ProtocolPair.create(
+        client_extensions=client_exts, server_extensions=server_exts, max_message_size=1 << 20
+    )
+    pair.client.send_binary(b"\x00" * (8 << 20))
+    wire = pair.client.data_to_send()
+    assert sum(map(len, wire)) < (64 << 10)
+    for chunk in wire:
+        pair.server.receive_data(chunk)
+    assert pair.server.error is not None and pair.server.error.close_code == 1009
+    assert pair.server.close_sent is not None and pair.server.close_sent.code == 1009
