@@ -139,10 +139,10 @@ def deflate_works(size: int) -> tuple[Work, Work, float] | None:
     count = max(1, (1 << 20) // size)
 
     def pair() -> tuple[Extension, Extension]:
-        params, server_ext = server_factory.process_request_params(
+        params, sender = server_factory.process_request_params(
             client_factory.get_request_params(), []
         )
-        return server_ext, client_factory.process_response_params(params, [])
+        return sender, client_factory.process_response_params(params, [])
 
     server_ext, _ = pair()
     ratio = len(text) / len(server_ext.encode(Frame(Opcode.TEXT, text)).payload)

@@ -1,0 +1,64 @@
+"""TCP: connect to a host and port, or listen on one.
+
+Both functions are thin layers over trio's: :func:`trio.open_tcp_stream`
+(happy eyeballs over every address a name resolves to; ``TCP_NODELAY`` is on
+for every :class:`trio.SocketStream`) and :func:`trio.open_tcp_listeners`.
+What we add is the :class:`~ws.transports.Connected` result and errors that
+say what failed (see ``_errors.py``).
+"""
+
+from __future__ import annotations
+
+import trio
+
+from ws.transports._errors import map_connect_errors
+from ws.transports.endpoint import Connected
+
+__all__ = ["connect_tcp", "open_tcp_listeners"]
+
+
+async def connect_tcp(host: str, port: int) -> Connected:
+    """Open a TCP connection.
+
+    Args:
+        host: An IPv4 or IPv6 address, or a name to resolve; every address
+            of a name is tried, IPv6 and IPv4 alike (RFC 8305).
+        port: The TCP port.
+
+    Returns:
+        The :class:`trio.SocketStream` (with ``TCP_NODELAY`` set) and its
+        two :class:`~ws.transports.Endpoint`\\ s.
+
+    Raises:
+        OSError: The connection failed. When every attempt failed the same
+            way the subclass says how (:class:`ConnectionRefusedError`, ...);
+            a name that does not resolve raises :class:`socket.gaierror`.
+    """
+    with map_connect_errors():
+        stream = await trio.open_tcp_stream(host, port)
+    return Connected.from_stream(stream, is_ssl=False)
+
+
+async def open_tcp_listeners(
+    port: int, host: str | bytes | None = None, *, backlog: int | None = None
+) -> list[trio.SocketListener]:
+    """Listen for TCP connections.
+
+    Args:
+        port: The port; 0 picks a free one. With ``host=None`` and port 0,
+            each listener gets its own port.
+        host: The interface to bind: an address (``"127.0.0.1"``,
+            ``"::1"``), a name that resolves to interface addresses (one
+            listener per address), a wildcard (``"0.0.0.0"``, ``"::"``), or
+            ``None`` for every interface, IPv4 and IPv6.
+        backlog: The listen backlog; ``None`` lets trio pick the system's
+            maximum.
+
+    Returns:
+        One :class:`trio.SocketListener` per bound address; use
+        :func:`~ws.transports.listener_address` to see which.
+
+    Raises:
+        OSError: A bind failed (for instance, the port is in use).
+    """
+    return await trio.open_tcp_listeners(port, host=host, backlog=backlog)
