@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import math
 import os
@@ -209,6 +210,11 @@ async def test_connection_refused_is_handshake_error() -> None:
             async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False):
                 pass  # pragma: no cover
     assert isinstance(info.value.__cause__, OSError)
+    # trio-websocket's examples catch OSError: the same error is one too.
+    error: BaseException = info.value
+    assert isinstance(error, ws.ConnectFailed)
+    assert issubclass(ws.ConnectFailed, OSError)
+    assert error.errno == errno.ECONNREFUSED
 
 
 async def test_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:

@@ -16,6 +16,7 @@ from ws.client import (
 )
 from ws.connection import WebSocketConnection
 from ws.errors import (
+    ConnectFailed,
     ConnectionClosed,
     ConnectionRejected,
     ConnectionTimeout,
@@ -53,6 +54,7 @@ __all__ = [
     "ClientPerMessageDeflateFactory",
     "CloseCode",
     "CloseReason",
+    "ConnectFailed",
     "ConnectionClosed",
     "ConnectionRejected",
     "ConnectionTimeout",

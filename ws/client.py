@@ -25,7 +25,7 @@ import trio
 from ws._groups import collapse_exception_groups
 from ws.builder import build_connection, decode_headers, perform_client_handshake
 from ws.connection import WebSocketConnection
-from ws.errors import ConnectionTimeout, DisconnectionTimeout, HandshakeError
+from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
 from ws.handshake.headers import format_host
 from ws.options import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -176,8 +176,10 @@ async def _open(
                 raise ConnectionTimeout(
                     f"no WebSocket connection within connect_timeout={options.connect_timeout}s"
                 ) from None
+            except ConnectFailed:
+                raise
             except OSError as exc:
-                raise HandshakeError(f"could not connect: {exc}") from exc
+                raise ConnectFailed(exc.errno, f"could not connect: {exc}") from exc
             try:
                 yield connection
             finally:

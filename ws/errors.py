@@ -14,6 +14,7 @@
      ├── NegotiationError               extension parameters cannot be accepted
      ├── HandshakeError                 trio-websocket's name: connecting or disconnecting failed
      │    ├── InvalidHandshake          (see above)
+     │    ├── ConnectFailed             TCP/TLS connection failed (also an OSError)
      │    ├── ConnectionRejected        the server answered with a non-101 status
      │    ├── ConnectionTimeout         connect_timeout expired
      │    └── DisconnectionTimeout      disconnect_timeout expired
@@ -36,6 +37,7 @@ from typing import Protocol
 
 __all__ = [
     "CloseInfo",
+    "ConnectFailed",
     "ConnectionClosed",
     "ConnectionRejected",
     "ConnectionTimeout",
@@ -163,6 +165,15 @@ class InvalidRequest(InvalidHandshake):
 
 class InvalidResponse(InvalidHandshake):
     """A server's response to our opening request is malformed."""
+
+
+class ConnectFailed(HandshakeError, OSError):
+    """The TCP or TLS connection to the server could not be made.
+
+    It is both a :class:`HandshakeError` (trio-websocket's API reference)
+    and an ``OSError`` (what trio-websocket's examples catch); the
+    original ``OSError`` is its ``__cause__`` and its ``errno`` is copied.
+    """
 
 
 class ConnectionRejected(HandshakeError):
