@@ -239,7 +239,7 @@ def test_control_frames_pass_through(opcode: Opcode) -> None:
 
 @pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG, Opcode.CLOSE])
 def test_rsv1_on_a_control_frame_fails(opcode: Opcode) -> None:
-    """RFC 7692 section 6.1: RSV1 on a control frame fails the connection (1002)."""
+    """RFC 7692 section 6: RSV1 on a control frame fails the connection (1002)."""
     with pytest.raises(RemoteProtocolError, match="control frame") as info:
         PerMessageDeflate().decode(Frame(opcode, b"", rsv1=True))
     assert type(info.value) is RemoteProtocolError
@@ -248,7 +248,7 @@ def test_rsv1_on_a_control_frame_fails(opcode: Opcode) -> None:
 
 @pytest.mark.parametrize("compressed_first", [True, False])
 def test_rsv1_on_a_continuation_frame_fails(compressed_first: bool) -> None:
-    """RFC 7692 section 6.1: RSV1 on a non-first fragment fails the connection (1002)."""
+    """RFC 7692 section 6: RSV1 on a non-first fragment fails the connection (1002)."""
     extension = PerMessageDeflate()
     extension.decode(Frame(Opcode.TEXT, bytes.fromhex("f248cd"), fin=False, rsv1=compressed_first))
     with pytest.raises(RemoteProtocolError, match="continuation frame") as info:

@@ -23,7 +23,7 @@
 # None between messages. Invariant: _inflating is None or _inflating is
 # _decompressor, and likewise for sending.
 #
-# Receiving (RFC 7692 sections 6.1 and 7.2.2):
+# Receiving (RFC 7692 sections 6 and 7.2.2):
 #
 #   frame                        message in progress?  action
 #   TEXT/BINARY without RSV1     no                    pass through (not compressed)
@@ -128,8 +128,7 @@ _CONTINUATION: Final = Opcode.CONTINUATION
 
 _MIN_WINDOW_BITS: Final = 8
 _MAX_WINDOW_BITS: Final = 15
-#: RFC 7692 section 7.1.2.1: "a decimal integer value without leading zeros
-#: between 8 to 15, inclusive".
+#: RFC 7692 section 7.1.2: decimal integers from 8 to 15, without leading zeros.
 _WINDOW_BITS_VALUES: Final = {str(bits): bits for bits in range(8, 16)}
 
 #: Our compressor's window on a server, unless configured otherwise.
@@ -245,7 +244,7 @@ class PerMessageDeflate(Extension):
 
         Raises:
             RemoteProtocolError: RSV1 is set on a continuation or control
-                frame (RFC 7692 section 6.1), or a new message starts
+                frame (RFC 7692 section 6), or a new message starts
                 inside a compressed one.
             InvalidPayload: The payload is not valid DEFLATE data.
             MessageTooBig: The payload inflates to more than ``max_size``.
@@ -266,7 +265,7 @@ class PerMessageDeflate(Extension):
             # "An endpoint MUST NOT set the "Per-Message Compressed" bit of
             # control frames and non-first fragments of a data message. An
             # endpoint receiving such a frame MUST _Fail the WebSocket
-            # Connection_." (RFC 7692 section 6.1)
+            # Connection_." (RFC 7692 section 6)
             if frame.rsv1:
                 raise RemoteProtocolError("RSV1 is set on a continuation frame")
             decompressor = self._inflating
@@ -396,11 +395,10 @@ def _parse_params(params: Sequence[ExtensionParameter], *, is_response: bool) ->
     server_max_window_bits: int | None = None
     client_max_window_bits: int | None = None
     for name, value in params:
-        # "A server MUST decline an extension negotiation offer [...] if the
-        # negotiation offer [...] has any extension parameter with an invalid
-        # value, [...] or has multiple extension parameters with the same
-        # name." (RFC 7692 section 5.1; section 5.2 says the same of a
-        # response.)
+        # RFC 7692 section 7: a server MUST decline an offer, and a client
+        # MUST fail the connection on a response, that has a parameter not
+        # defined for it, a parameter with an invalid value, or the same
+        # parameter more than once.
         if name in seen:
             raise NegotiationError(f"duplicate parameter {name}")
         seen.add(name)
@@ -414,9 +412,8 @@ def _parse_params(params: Sequence[ExtensionParameter], *, is_response: bool) ->
         elif name == _SERVER_MAX_WINDOW_BITS:
             server_max_window_bits = _parse_window_bits(name, value)
         elif name == _CLIENT_MAX_WINDOW_BITS:
-            # "This parameter has no value or a decimal integer value without
-            # leading zeros between 8 to 15" in an offer (section 7.1.2.2);
-            # a response that has it must give a value.
+            # In an offer it may come without a value; in a response it
+            # must have one (RFC 7692 section 7.1.2.2).
             if value is not None or is_response:
                 client_max_window_bits = _parse_window_bits(name, value)
         else:
@@ -438,10 +435,10 @@ def _parse_window_bits(name: str, value: str | None) -> int:
 
 
 def _check_no_conflict(accepted_extensions: Sequence[Extension]) -> None:
-    # "An endpoint MUST NOT [...] accept a PMCE extension negotiation offer
-    # together with another extension if the PMCE will conflict with the
-    # extension on their use of the RSV1 bit." (RFC 7692 section 5) This
-    # also refuses a second permessage-deflate.
+    # RFC 7692 section 5: a server must not accept a compression extension
+    # together with another extension that also uses RSV1, and a client
+    # must fail the connection if it does. A second permessage-deflate is
+    # such an extension.
     for extension in accepted_extensions:
         if extension.name == _NAME or extension.rsv_mask & RSV1:
             raise NegotiationError(
@@ -518,8 +515,9 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
     ) -> PerMessageDeflate:
         """Check the server's answer and build the connection's extension.
 
-        RFC 7692 section 5.2: a client that cannot accept the response
-        "MUST _Fail the WebSocket Connection_".
+        RFC 7692 section 7: a client fails the connection when the response
+        is invalid or describes a configuration it does not support; the
+        handshake does that when this method raises.
 
         Args:
             params: The parameters of permessage-deflate in the response.
@@ -537,17 +535,15 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         """
         _check_no_conflict(accepted_extensions)
         response = _parse_params(params, is_response=True)
-        # "A server accepts an extension negotiation offer that includes the
-        # "server_no_context_takeover" extension parameter by including the
-        # "server_no_context_takeover" extension parameter in the
-        # corresponding extension negotiation response" (section 7.1.1.1).
+        # A server accepts server_no_context_takeover by including it in
+        # its response (RFC 7692 section 7.1.1.1).
         if self.server_no_context_takeover and not response.server_no_context_takeover:
             raise NegotiationError(f"the server did not accept {_SERVER_NO_CONTEXT_TAKEOVER}")
         server_bits = response.server_max_window_bits
         if self.server_max_window_bits is not None:
-            # The server accepts server_max_window_bits "by including the
-            # "server_max_window_bits" extension parameter [...] with the same
-            # or smaller value as the offer" (section 7.1.2.1).
+            # A server accepts server_max_window_bits by including it in its
+            # response, with the same value or a smaller one (RFC 7692
+            # section 7.1.2.1).
             if server_bits is None:
                 raise NegotiationError(f"the server did not accept {_SERVER_MAX_WINDOW_BITS}")
             if server_bits > self.server_max_window_bits:
@@ -558,10 +554,8 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         client_bits = response.client_max_window_bits
         offered = self.client_max_window_bits
         if client_bits is not None:
-            # "If a received extension negotiation offer doesn't have the
-            # "client_max_window_bits" extension parameter, the corresponding
-            # extension negotiation response to the offer MUST NOT include
-            # the "client_max_window_bits" extension parameter." (7.1.2.2)
+            # A response must not have client_max_window_bits unless the
+            # offer had it (RFC 7692 section 7.1.2.2).
             if offered is None:
                 raise NegotiationError(f"{_CLIENT_MAX_WINDOW_BITS} was not offered")
             if offered is not True and client_bits > offered:
@@ -630,7 +624,7 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
         params: Sequence[ExtensionParameter],
         accepted_extensions: Sequence[Extension],
     ) -> tuple[list[ExtensionParameter], PerMessageDeflate]:
-        """Accept one permessage-deflate offer (RFC 7692 sections 5.1 and 7.1).
+        """Accept one permessage-deflate offer (RFC 7692 sections 5 and 7).
 
         Args:
             params: The parameters of one offer.
@@ -663,10 +657,8 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
 
         server_bits = _smallest(offer.server_max_window_bits, self.server_max_window_bits)
         if server_bits is not None:
-            # Sent even when not asked for: "A server MAY include the
-            # "server_max_window_bits" extension parameter in an extension
-            # negotiation response even if the extension negotiation offer
-            # being accepted by the response didn't include" it (7.1.2.1).
+            # Sent even when the client did not ask: a server may limit its
+            # own window on its own initiative (RFC 7692 section 7.1.2.1).
             response.append((_SERVER_MAX_WINDOW_BITS, str(server_bits)))
 
         client_bits: int | None = None
