@@ -43,7 +43,13 @@ from ws.extensions import (
 from ws.frames import CloseCode, CloseReason
 from ws.handshake.limits import HandshakeLimits
 from ws.options import ClientOptions, ServerOptions
-from ws.server import WebSocketRequest, WebSocketServer, serve_websocket, wrap_server_stream
+from ws.server import (
+    WebSocketRequest,
+    WebSocketServer,
+    serve_websocket,
+    serve_websocket_unix,
+    wrap_server_stream,
+)
 from ws.transports.endpoint import Endpoint
 
 __version__ = "0.1.0.dev0"
@@ -84,6 +90,7 @@ __all__ = [
     "open_websocket",
     "open_websocket_url",
     "serve_websocket",
+    "serve_websocket_unix",
     "wrap_client_stream",
     "wrap_server_stream",
 ]

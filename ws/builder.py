@@ -69,6 +69,9 @@ def build_connection(
         options.message_queue_size,
         close_timeout,
         options.receive_buffer_size,
+        message_queue_bytes=options.message_queue_bytes,
+        ping_interval=options.ping_interval,
+        ping_timeout=options.ping_timeout,
     )
     if trailing_data:
         connection.receive_early_data(trailing_data)

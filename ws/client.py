@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import ssl
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 import attrs
 import trio
@@ -112,6 +113,7 @@ def _options(
 
 async def _connect(
     nursery: trio.Nursery,
+    *,
     target: _Target,
     use_ssl: bool | ssl.SSLContext,
     options: ClientOptions,
@@ -130,19 +132,20 @@ async def _connect(
         connected = await connect_tcp(target.host, target.port)
     host_header = format_host(target.host, target.port, bool(use_ssl))
     try:
-        return await _handshake(nursery, connected, host_header, target.resource, options)
+        return await client_handshake(nursery, connected, host_header, target.resource, options)
     except BaseException:
         await trio.aclose_forcefully(connected.stream)
         raise
 
 
-async def _handshake(
+async def client_handshake(
     nursery: trio.Nursery,
     connected: Connected,
     host_header: str,
     resource: str,
     options: ClientOptions,
 ) -> WebSocketConnection:
+    """Run the opening handshake on ``connected`` and start the reader in ``nursery``."""
     accepted = await perform_client_handshake(
         connected.stream, host_header=host_header, resource=resource, options=options
     )
@@ -163,15 +166,31 @@ async def _handshake(
     return connection
 
 
-@asynccontextmanager
-async def _open(
+#: Opens a connection whose reader runs in the given nursery.
+Connector = Callable[[trio.Nursery], Awaitable[WebSocketConnection]]
+
+
+def _open(
     target: _Target, use_ssl: bool | ssl.SSLContext, options: ClientOptions
+) -> AbstractAsyncContextManager[WebSocketConnection]:
+    return open_connection(partial(_connect, target=target, use_ssl=use_ssl, options=options), options)
+
+
+@asynccontextmanager
+async def open_connection(
+    connect: Connector, options: ClientOptions
 ) -> AsyncIterator[WebSocketConnection]:
+    """The context manager behind ``open_websocket*``, for any way of connecting.
+
+    Applies ``connect_timeout`` to ``connect`` and ``disconnect_timeout``
+    to the closing handshake, owns the nursery of the reader task, and lets
+    no ``ExceptionGroup`` out.
+    """
     with collapse_exception_groups():
         async with trio.open_nursery() as nursery:
             try:
                 with trio.fail_after(options.connect_timeout):
-                    connection = await _connect(nursery, target, use_ssl, options)
+                    connection = await connect(nursery)
             except trio.TooSlowError:
                 raise ConnectionTimeout(
                     f"no WebSocket connection within connect_timeout={options.connect_timeout}s"
@@ -182,14 +201,18 @@ async def _open(
                 raise ConnectFailed(exc.errno, f"could not connect: {exc}") from exc
             try:
                 yield connection
-            finally:
-                with trio.move_on_after(options.disconnect_timeout) as scope:
+            except BaseException:
+                # The body's exception wins; close without waiting long.
+                with trio.move_on_after(options.disconnect_timeout):
                     await connection.aclose()
-                if scope.cancelled_caught:
-                    raise DisconnectionTimeout(
-                        f"closing handshake not done within disconnect_timeout="
-                        f"{options.disconnect_timeout}s"
-                    )
+                raise
+            with trio.move_on_after(options.disconnect_timeout) as scope:
+                await connection.aclose()
+            if scope.cancelled_caught:
+                raise DisconnectionTimeout(
+                    f"closing handshake not done within disconnect_timeout="
+                    f"{options.disconnect_timeout}s"
+                )
 
 
 def open_websocket(
@@ -332,7 +355,9 @@ async def connect_websocket(
         compression=compression,
         origin=origin,
     )
-    return await _connect(nursery, _Target(host, port, resource, bool(use_ssl)), use_ssl, opts)
+    return await _connect(
+        nursery, target=_Target(host, port, resource, bool(use_ssl)), use_ssl=use_ssl, options=opts
+    )
 
 
 async def connect_websocket_url(
@@ -368,7 +393,7 @@ async def connect_websocket_url(
         compression=compression,
         origin=origin,
     )
-    return await _connect(nursery, target, use_ssl, opts)
+    return await _connect(nursery, target=target, use_ssl=use_ssl, options=opts)
 
 
 async def wrap_client_stream(
@@ -408,4 +433,4 @@ async def wrap_client_stream(
         origin=origin,
     )
     connected = Connected.from_stream(stream)
-    return await _handshake(nursery, connected, host, resource, opts)
+    return await client_handshake(nursery, connected, host, resource, opts)

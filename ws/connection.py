@@ -24,6 +24,19 @@ handshake and a :class:`ws.protocol.Protocol`. Three kinds of task touch it:
   messages at once, and waits for the reader to see the closing handshake
   through. If it is cancelled, or ``close_timeout`` runs out, the stream is
   closed forcefully.
+* With ``ping_interval`` set, a *keepalive* task (started with the reader)
+  pings the peer every ``ping_interval`` seconds; when a pong takes longer
+  than ``ping_timeout``, it fails the connection with 1011 and drops the
+  stream, which frees connections to dead peers.
+
+The message queue is bounded twice: in messages (``message_queue_size``)
+and in bytes (``message_queue_bytes``: the reader waits while the queue
+holds that much, though one message of any allowed size always fits). With
+both, a peer that sends faster than the application reads is pushed back by
+TCP instead of growing our memory. Writes have no queue of their own: a
+task writes its frame with ``send_all`` and waits for the peer to take it,
+and answers the reader owes (pongs, the close echo) wait the same way, so
+the reader stops reading a peer that does not read what we send.
 
 A write that fails, or is cancelled half-way (which would leave a partial
 frame on the wire), breaks the connection: the stream is closed at once and
@@ -35,6 +48,7 @@ written after the protocol asked for EOF; no exception escapes the reader.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -44,7 +58,7 @@ from collections.abc import AsyncIterator, Sequence
 import attrs
 import trio
 
-from ws.errors import ConnectionClosed, LocalProtocolError
+from ws.errors import ConnectionClosed, ConnectionTimeout, LocalProtocolError
 from ws.events import Close, Message, Ping, Pong
 from ws.extensions.base import Extension
 from ws.frames.close import CloseReason
@@ -65,6 +79,9 @@ logger = logging.getLogger("ws")
 _OPEN = State.OPEN
 _RECEIVE_SIZE = 65536
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+# After a keepalive timeout, how long the close frame may take to go out
+# before the stream is dropped (it goes at once unless our send buffer is full).
+_CLOSE_FRAME_GRACE = 1.0
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
 
@@ -93,6 +110,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _message_queue_size: float = 1
     _close_timeout: float | None = None
     _receive_size: int = _RECEIVE_SIZE
+    _message_queue_bytes: float = math.inf
+    _ping_interval: float | None = None
+    _ping_timeout: float | None = None
 
     _send_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
     _queue_in: trio.MemorySendChannel[str | bytes] = attrs.field(init=False)
@@ -104,11 +124,21 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _local_closed: bool = attrs.field(default=False, init=False)
     _cause: BaseException | None = attrs.field(default=None, init=False)
     _early_data: bytes = attrs.field(default=b"", init=False)
+    _queued_bytes: int = attrs.field(default=0, init=False)
+    _queue_space: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot, init=False)
+    _keepalive_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
 
     def __attrs_post_init__(self) -> None:
         size = self._message_queue_size
         if size != math.inf and (size < 0 or int(size) != size):
             raise ValueError(f"message_queue_size must be an int >= 0 or math.inf, not {size!r}")
+        if not self._message_queue_bytes >= 1:
+            raise ValueError(
+                f"message_queue_bytes must be >= 1 or math.inf, not {self._message_queue_bytes!r}"
+            )
+        for name, value in (("ping_interval", self._ping_interval), ("ping_timeout", self._ping_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 or None, not {value!r}")
         self._queue_in, self._queue_out = trio.open_memory_channel[str | bytes](size)
 
     # -- properties documented by trio-websocket -----------------------------
@@ -197,9 +227,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
             await trio.lowlevel.checkpoint()
             raise self._closed_error()
         try:
-            return await self._queue_out.receive()
+            message = await self._queue_out.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise self._closed_error() from None
+            error = self._closed_error()
+            raise error from error.__cause__
+        if self._message_queue_bytes != math.inf:
+            self._queued_bytes -= len(message)
+            self._queue_space.unpark_all()
+        return message
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         return self._iterate()
@@ -233,9 +268,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             await trio.lowlevel.checkpoint()
             raise self._closed_error()
         if payload is None:
-            payload = os.urandom(4)
-            while payload in self._pings:
-                payload = os.urandom(4)
+            payload = self._fresh_ping_payload()
         else:
             payload = bytes(payload)
             if payload in self._pings:
@@ -251,6 +284,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 del self._pings[payload]
         if not pending.answered:  # woken by the end of the connection
             raise self._closed_error()
+
+    def _fresh_ping_payload(self) -> bytes:
+        payload = os.urandom(4)
+        while payload in self._pings:
+            payload = os.urandom(4)
+        return payload
 
     async def pong(self, payload: bytes | None = None) -> None:
         """Send an unsolicited pong (a one-way heartbeat).
@@ -287,20 +326,26 @@ class WebSocketConnection(trio.abc.AsyncResource):
             protocol.send_close(code, reason)  # may raise for a bad code: nothing changed yet
         self._local_closed = True
         self._queue_out.close()
+        self._queue_space.unpark_all()
+        self._arm_close_timeout()
         try:
-            if self._close_timeout is not None and self._reader_scope.deadline == math.inf:
-                self._reader_scope.deadline = trio.current_time() + self._close_timeout
-            try:
-                await self._flush()
-            except ConnectionClosed:
-                pass
-            if self._reader_started:
-                await self._reader_done.wait()
-            else:
-                await self._stream.aclose()
+            # The same deadline bounds writing our close frame, which can
+            # block on a peer that does not read.
+            with trio.move_on_at(self._reader_scope.deadline):
+                try:
+                    await self._flush()
+                except ConnectionClosed:
+                    pass
+                if self._reader_started:
+                    await self._reader_done.wait()
+                else:
+                    await self._stream.aclose()
+                    self._break()
         finally:
             if not self._reader_done.is_set():
                 self._reader_scope.cancel()
+                if not self._reader_started:
+                    self._break()
                 await trio.aclose_forcefully(self._stream)
 
     # -- the reader -------------------------------------------------------------
@@ -320,6 +365,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
             raise LocalProtocolError("the reader task is already running")
         self._reader_started = True
         nursery.start_soon(self._reader, name=f"ws reader {self._remote}")
+        if self._ping_interval is not None:
+            nursery.start_soon(self._keepalive, name=f"ws keepalive {self._remote}")
 
     async def _reader(self) -> None:
         protocol = self._protocol
@@ -345,6 +392,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     for event in protocol.events_received():
                         if type(event) is Message:
                             if not self._local_closed:
+                                if self._message_queue_bytes != math.inf:
+                                    await self._wait_for_queue_space(len(event.data))
                                 try:
                                     await queue.send(event.data)
                                 except _STREAM_ERRORS:
@@ -372,10 +421,58 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 protocol.receive_eof()
                 protocol.data_to_send()
             queue.close()
+            self._keepalive_scope.cancel()
             for pending in self._pings.values():
                 pending.event.set()
             self._reader_done.set()
             await trio.aclose_forcefully(stream)
+
+    async def _wait_for_queue_space(self, size: int) -> None:
+        # One message always fits in an empty queue, whatever its size.
+        while self._queued_bytes and self._queued_bytes + size > self._message_queue_bytes:
+            if self._local_closed:
+                return
+            await self._queue_space.park()
+        self._queued_bytes += size
+
+    async def _keepalive(self) -> None:
+        interval = self._ping_interval
+        assert interval is not None
+        timeout = math.inf if self._ping_timeout is None else self._ping_timeout
+        protocol = self._protocol
+        with self._keepalive_scope:
+            while True:
+                await trio.sleep(interval)
+                if protocol.state is not _OPEN:
+                    return
+                payload = self._fresh_ping_payload()
+                pending = _PendingPing()
+                self._pings[payload] = pending
+                protocol.send_ping(payload)
+                try:
+                    with trio.move_on_after(timeout):
+                        await self._flush()
+                        await pending.event.wait()
+                except ConnectionClosed:
+                    return
+                finally:
+                    if self._pings.get(payload) is pending:
+                        del self._pings[payload]
+                if pending.answered:
+                    continue
+                if self._reader_done.is_set() or protocol.state is not _OPEN:
+                    return
+                # No pong in time: the peer is gone or stuck. Say so if the
+                # stream still takes it, then drop the connection.
+                self._cause = self._cause or ConnectionTimeout(
+                    f"no pong within ping_timeout={self._ping_timeout}s"
+                )
+                protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                with trio.move_on_after(_CLOSE_FRAME_GRACE):
+                    with contextlib.suppress(ConnectionClosed):
+                        await self._flush()
+                self._reader_scope.cancel()
+                return
 
     def _arm_close_timeout(self) -> None:
         if self._close_timeout is not None and self._reader_scope.deadline == math.inf:

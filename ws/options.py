@@ -23,6 +23,9 @@ from ws.protocol import DEFAULT_MAX_FRAGMENTS
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MESSAGE_QUEUE_BYTES",
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PING_TIMEOUT",
     "ClientOptions",
     "Compression",
     "HeadersArg",
@@ -32,6 +35,14 @@ __all__ = [
 
 #: trio-websocket's default: 1 MiB.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1024 * 1024
+
+#: The reader stops reading while this many bytes (characters for text)
+#: wait in the message queue; one message of any allowed size always fits.
+DEFAULT_MESSAGE_QUEUE_BYTES: Final[float] = 4 * 1024 * 1024
+
+#: Keepalive: a ping every 20 s; no pong within 20 s closes with 1011.
+DEFAULT_PING_INTERVAL: Final[float | None] = 20.0
+DEFAULT_PING_TIMEOUT: Final[float | None] = 20.0
 
 #: What ``compression=`` accepts: ``"deflate"`` (the default settings), a
 #: configured permessage-deflate factory, or ``None`` to turn it off.
@@ -75,6 +86,11 @@ def _optional_interval(
         raise ValueError(f"{attribute.name} must be > 0 or None, not {value!r}")
 
 
+def _at_least_one(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1:
+        raise ValueError(f"{attribute.name} must be >= 1 or math.inf, not {value!r}")
+
+
 def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be >= 1, not {value!r}")
@@ -95,9 +111,16 @@ class _CommonOptions:
     connect_timeout: float = attrs.field(default=60, validator=_timeout)
     disconnect_timeout: float = attrs.field(default=60, validator=_timeout)
     handshake_limits: HandshakeLimits = attrs.field(factory=HandshakeLimits)
+    message_queue_bytes: float = attrs.field(
+        default=DEFAULT_MESSAGE_QUEUE_BYTES, validator=_at_least_one
+    )
     receive_buffer_size: int = attrs.field(default=65536, validator=_positive_int)
-    ping_interval: float | None = attrs.field(default=None, validator=_optional_interval)
-    ping_timeout: float | None = attrs.field(default=None, validator=_optional_interval)
+    ping_interval: float | None = attrs.field(
+        default=DEFAULT_PING_INTERVAL, validator=_optional_interval
+    )
+    ping_timeout: float | None = attrs.field(
+        default=DEFAULT_PING_TIMEOUT, validator=_optional_interval
+    )
 
     @property
     def protocol_max_size(self) -> int | None:
@@ -126,10 +149,16 @@ class ClientOptions(_CommonOptions):
             (high-level APIs only; ``math.inf`` disables it).
         disconnect_timeout: Seconds for the closing handshake (high-level
             APIs only; ``math.inf`` disables it).
+        message_queue_bytes: The reader waits while this many bytes
+            (characters for text) are queued; one message always fits
+            (default 4 MiB; ``math.inf``: no byte limit).
         handshake_limits: Size limits on the server's response head.
         receive_buffer_size: Bytes asked for per read from the stream.
-        ping_interval: Send a keepalive ping this often (seconds), or never.
-        ping_timeout: Close with 1011 when a keepalive pong takes longer.
+        ping_interval: Send a keepalive ping this often, in seconds
+            (default 20; ``None``: no keepalive).
+        ping_timeout: When a keepalive pong takes longer than this many
+            seconds (default 20), close with 1011 and drop the connection;
+            ``None`` waits for ever.
     """
 
     subprotocols: tuple[str, ...] = attrs.field(default=(), converter=subprotocol_tuple)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -30,9 +31,18 @@ from ws.handshake.server import ServerHandshake
 from ws.options import DEFAULT_MAX_MESSAGE_SIZE, Compression, HeadersArg, ServerOptions, normalize_headers
 from ws.protocol import Side
 from ws.transports.endpoint import Address, Connected, listener_address
+from ws.transports.memory import MemoryListener
 from ws.transports.tcp import open_tcp_listeners
+from ws.transports.unix import open_unix_listener
 
-__all__ = ["Handler", "WebSocketRequest", "WebSocketServer", "serve_websocket", "wrap_server_stream"]
+__all__ = [
+    "Handler",
+    "WebSocketRequest",
+    "WebSocketServer",
+    "serve_websocket",
+    "serve_websocket_unix",
+    "wrap_server_stream",
+]
 
 logger = logging.getLogger("ws")
 
@@ -193,16 +203,29 @@ class WebSocketServer:
             async with trio.open_nursery() as nursery:
                 handler_nursery = self._handler_nursery or nursery
                 for listener in self._listeners:
+                    describe = (
+                        listener.describe
+                        if isinstance(listener, MemoryListener)
+                        else Connected.from_stream
+                    )
+                    serve = partial(self._serve_stream, handler_nursery, describe)
                     nursery.start_soon(
-                        partial(trio.serve_listeners, partial(self._serve_stream, handler_nursery), [listener], handler_nursery=handler_nursery)
+                        partial(
+                            trio.serve_listeners, serve, [listener], handler_nursery=handler_nursery
+                        )
                     )
                 task_status.started(self)
 
-    async def _serve_stream(self, handler_nursery: trio.Nursery, stream: trio.abc.Stream) -> None:
+    async def _serve_stream(
+        self,
+        handler_nursery: trio.Nursery,
+        describe: Callable[[trio.abc.Stream], Connected],
+        stream: trio.abc.Stream,
+    ) -> None:
         options = self._options
         try:
-            connected = Connected.from_stream(stream)
-        except OSError:  # the client is already gone
+            connected = describe(stream)
+        except OSError:  # pragma: no cover - endpoints_of reports "unknown" instead
             await trio.aclose_forcefully(stream)
             return
         request: WebSocketRequest | None = None
@@ -308,6 +331,62 @@ async def serve_websocket(
         ]
     server = WebSocketServer(handler, listeners, handler_nursery, options)
     await server.run(task_status=task_status)
+
+
+async def serve_websocket_unix(
+    handler: Handler,
+    path: str | os.PathLike[str],
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    mode: int | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+    options: ServerOptions | None = None,
+    task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve WebSocket on a Unix socket until cancelled.
+
+    Like :func:`serve_websocket`, with a socket file instead of a host and
+    port. The file is created (a stale one left by a dead server is
+    replaced) and removed when the server stops. Clients connect with
+    ``ws+unix://`` URLs: ``open_websocket_url("ws+unix://%2Ftmp%2Fapp.sock/chat")``.
+    ``server.listeners`` reports the path.
+
+    Args:
+        handler: ``async def handler(request)`` called for each connection.
+        path: The socket file to create, or a Linux abstract name (``"\\0name"``).
+        ssl_context: A server ``ssl.SSLContext`` for TLS over the socket, or ``None``.
+        mode: Permission bits for the socket file (e.g. ``0o660``); clients
+            need write permission. ``None`` leaves what the umask gives.
+        handler_nursery, message_queue_size, max_message_size,
+        connect_timeout, disconnect_timeout, compression, options, task_status:
+            As for :func:`serve_websocket`.
+
+    Raises:
+        OSError: The socket could not be created (``EADDRINUSE`` when a
+            server already listens on ``path``).
+    """
+    if options is None:
+        options = ServerOptions(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+        )
+    unix_listener = await open_unix_listener(path, mode=mode)
+    listener: trio.abc.Listener[trio.abc.Stream] = unix_listener
+    if ssl_context is not None:
+        listener = trio.SSLListener(unix_listener, ssl_context, https_compatible=True)
+    try:
+        server = WebSocketServer(handler, [listener], handler_nursery, options)
+        await server.run(task_status=task_status)
+    finally:
+        await trio.aclose_forcefully(unix_listener)
 
 
 async def wrap_server_stream(

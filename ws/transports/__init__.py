@@ -10,7 +10,7 @@ about WebSocket framing or handshakes.
   (handshake done before they return), :func:`tls_stream` (TLS over any
   stream, no I/O).
 - Unix sockets: :func:`connect_unix`, :func:`open_unix_listener`.
-- In memory: :func:`memory_pair`.
+- In memory: :func:`memory_pair`, and :class:`MemoryListener` to serve them.
 
 Every failure to open a transport is an :class:`OSError`; see
 :class:`TLSHandshakeAborted` and ``_errors.py`` for the TLS cases.
@@ -28,7 +28,7 @@ from ws.transports.endpoint import (
     endpoints_of,
     listener_address,
 )
-from ws.transports.memory import memory_pair
+from ws.transports.memory import MemoryListener, memory_pair
 from ws.transports.tcp import connect_tcp, open_tcp_listeners
 from ws.transports.tls import connect_tls, tls_stream, wrap_client_tls, wrap_server_tls
 from ws.transports.unix import UnixSocketListener, connect_unix, open_unix_listener
@@ -39,6 +39,7 @@ __all__ = [
     "Connected",
     "Endpoint",
     "IPAddress",
+    "MemoryListener",
     "TLSHandshakeAborted",
     "UnixSocketListener",
     "connect_tcp",
