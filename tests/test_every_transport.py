@@ -532,7 +532,9 @@ async def test_client_never_answering_close_is_dropped_at_disconnect_timeout(
         connection = await request.accept()
         await connection.send_message("stall your reader")
         start = trio.current_time()
+        assert not connection.close_timed_out
         await connection.aclose()
+        assert connection.close_timed_out
         closed_after.append(trio.current_time() - start)
 
     with trio.fail_after(60):

@@ -160,7 +160,10 @@ async def client_handshake(
         remote=connected.remote,
         subprotocol=accepted.subprotocol,
         handshake_headers=decode_headers(accepted.headers),
-        close_timeout=None,
+        # Bounds the closing handshake the reader waits for after a close
+        # (ours, or one the protocol sent on an error): a peer that keeps
+        # TCP open is dropped. The low-level functions pass math.inf: none.
+        close_timeout=None if options.disconnect_timeout == math.inf else options.disconnect_timeout,
     )
     connection.start_reader(nursery)
     return connection
@@ -208,7 +211,7 @@ async def open_connection(
                 raise
             with trio.move_on_after(options.disconnect_timeout) as scope:
                 await connection.aclose()
-            if scope.cancelled_caught:
+            if scope.cancelled_caught or connection.close_timed_out:
                 raise DisconnectionTimeout(
                     f"closing handshake not done within disconnect_timeout="
                     f"{options.disconnect_timeout}s"

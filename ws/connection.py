@@ -124,6 +124,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _local_closed: bool = attrs.field(default=False, init=False)
     _cause: BaseException | None = attrs.field(default=None, init=False)
     _early_data: bytes = attrs.field(default=b"", init=False)
+    _close_timed_out: bool = attrs.field(default=False, init=False)
     _queued_bytes: int = attrs.field(default=0, init=False)
     _queue_space: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot, init=False)
     _keepalive_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
@@ -187,6 +188,11 @@ class WebSocketConnection(trio.abc.AsyncResource):
     def extensions(self) -> Sequence[Extension]:
         """The extensions negotiated for this connection, e.g. permessage-deflate."""
         return self._protocol.extensions
+
+    @property
+    def close_timed_out(self) -> bool:
+        """Whether the closing handshake ran out of time and the stream was dropped."""
+        return self._close_timed_out
 
     @property
     def stream(self) -> trio.abc.Stream:
@@ -331,7 +337,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         try:
             # The same deadline bounds writing our close frame, which can
             # block on a peer that does not read.
-            with trio.move_on_at(self._reader_scope.deadline):
+            with trio.move_on_at(self._reader_scope.deadline) as scope:
                 try:
                     await self._flush()
                 except ConnectionClosed:
@@ -341,6 +347,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 else:
                     await self._stream.aclose()
                     self._break()
+            if scope.cancelled_caught:
+                self._close_timed_out = True
         finally:
             if not self._reader_done.is_set():
                 self._reader_scope.cancel()
@@ -415,6 +423,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._cause = exc
             protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
+            if self._reader_scope.cancelled_caught and trio.current_time() >= self._reader_scope.deadline:
+                self._close_timed_out = True
             if self._protocol.error is not None and self._cause is None:
                 self._cause = self._protocol.error
             if not protocol.eof_received:

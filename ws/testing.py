@@ -123,7 +123,7 @@ async def open_websocket_pair(
                 await client.aclose()
                 await server.aclose()
             nursery.cancel_scope.cancel()
-            if scope.cancelled_caught:
+            if scope.cancelled_caught or client.close_timed_out or server.close_timed_out:
                 raise DisconnectionTimeout(
                     "the in-memory pair did not close within disconnect_timeout="
                     f"{client_options.disconnect_timeout}s"
