@@ -33,7 +33,7 @@ from ws.options import (
     ClientOptions,
     Compression,
     HeadersArg,
-    subprotocol_tuple,
+    make_client_options,
 )
 from ws.protocol import Side
 from ws.transports.endpoint import Connected
@@ -83,32 +83,6 @@ def _parse_url(url: str) -> _Target:
     secure = scheme == "wss"
     port = parts.port or (443 if secure else 80)
     return _Target(parts.hostname, port, resource, secure)
-
-
-def _options(
-    options: ClientOptions | None,
-    *,
-    subprotocols: Iterable[str] | None,
-    extra_headers: HeadersArg,
-    message_queue_size: float,
-    max_message_size: float,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
-    origin: str | None = None,
-) -> ClientOptions:
-    if options is not None:
-        return options
-    return ClientOptions(
-        subprotocols=subprotocol_tuple(subprotocols),
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        origin=origin,
-    )
 
 
 async def _connect(
@@ -263,7 +237,7 @@ def open_websocket(
             :class:`DisconnectionTimeout`) or a rejection
             (:class:`ConnectionRejected`) during the handshakes.
     """
-    opts = _options(
+    opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
@@ -309,7 +283,7 @@ def open_websocket_url(
     """
     target = _parse_url(url)
     use_ssl: bool | ssl.SSLContext = (ssl_context or True) if target.secure else False
-    opts = _options(
+    opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
@@ -347,7 +321,7 @@ async def connect_websocket(
         OSError: The TCP or TLS connection failed.
         HandshakeError: The opening handshake failed (see :func:`open_websocket`).
     """
-    opts = _options(
+    opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
@@ -385,7 +359,7 @@ async def connect_websocket_url(
     """
     target = _parse_url(url)
     use_ssl: bool | ssl.SSLContext = (ssl_context or True) if target.secure else False
-    opts = _options(
+    opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
@@ -426,7 +400,7 @@ async def wrap_client_stream(
     Raises:
         HandshakeError: The opening handshake failed.
     """
-    opts = _options(
+    opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,

@@ -22,14 +22,16 @@ from ws.handshake.limits import HandshakeLimits
 from ws.protocol import DEFAULT_MAX_FRAGMENTS
 
 __all__ = [
+    "ClientOptions",
+    "Compression",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MESSAGE_QUEUE_BYTES",
     "DEFAULT_PING_INTERVAL",
     "DEFAULT_PING_TIMEOUT",
-    "ClientOptions",
-    "Compression",
     "HeadersArg",
     "ServerOptions",
+    "make_client_options",
+    "make_server_options",
     "normalize_headers",
 ]
 
@@ -220,3 +222,51 @@ class ServerOptions(_CommonOptions):
         return factories
 
 
+
+
+def make_client_options(
+    options: ClientOptions | None,
+    *,
+    subprotocols: Iterable[str] | None = None,
+    extra_headers: HeadersArg = None,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+    origin: str | None = None,
+) -> ClientOptions:
+    """``options`` if given, else one built from trio-websocket's keyword arguments."""
+    if options is not None:
+        return options
+    return ClientOptions(
+        subprotocols=subprotocol_tuple(subprotocols),
+        extra_headers=extra_headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        origin=origin,
+    )
+
+
+def make_server_options(
+    options: ServerOptions | None,
+    *,
+    message_queue_size: float = 1,
+    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    connect_timeout: float = 60,
+    disconnect_timeout: float = 60,
+    compression: Compression = "deflate",
+) -> ServerOptions:
+    """``options`` if given, else one built from trio-websocket's keyword arguments."""
+    if options is not None:
+        return options
+    return ServerOptions(
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+    )

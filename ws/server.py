@@ -28,7 +28,14 @@ from ws.errors import ConnectionClosed, HandshakeError, LocalProtocolError, WebS
 from ws.extensions.base import Extension
 from ws.handshake.request import HandshakeRequest
 from ws.handshake.server import ServerHandshake
-from ws.options import DEFAULT_MAX_MESSAGE_SIZE, Compression, HeadersArg, ServerOptions, normalize_headers
+from ws.options import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Compression,
+    HeadersArg,
+    ServerOptions,
+    normalize_headers,
+    make_server_options,
+)
 from ws.protocol import Side
 from ws.transports.endpoint import Address, Connected, listener_address
 from ws.transports.memory import MemoryListener
@@ -313,14 +320,14 @@ async def serve_websocket(
             given, the other settings arguments are ignored.
         task_status: Part of Trio's ``nursery.start`` protocol.
     """
-    if options is None:
-        options = ServerOptions(
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout,
-            disconnect_timeout=disconnect_timeout,
-            compression=compression,
-        )
+    options = make_server_options(
+        options,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+    )
     if isinstance(host, bytes):
         host = host.decode("ascii")
     listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(await open_tcp_listeners(port, host))
@@ -370,14 +377,14 @@ async def serve_websocket_unix(
         OSError: The socket could not be created (``EADDRINUSE`` when a
             server already listens on ``path``).
     """
-    if options is None:
-        options = ServerOptions(
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout,
-            disconnect_timeout=disconnect_timeout,
-            compression=compression,
-        )
+    options = make_server_options(
+        options,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+    )
     unix_listener = await open_unix_listener(path, mode=mode)
     listener: trio.abc.Listener[trio.abc.Stream] = unix_listener
     if ssl_context is not None:
@@ -408,12 +415,12 @@ async def wrap_server_stream(
             response was sent).
         HandshakeError: The stream broke or ended first.
     """
-    if options is None:
-        options = ServerOptions(
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            compression=compression,
-        )
+    options = make_server_options(
+        options,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        compression=compression,
+    )
     handshake, parsed = await read_client_request(stream, options)
     if parsed.error is not None:
         with contextlib.suppress(*_STREAM_ERRORS):

@@ -42,6 +42,8 @@ from ws.options import (
     Compression,
     HeadersArg,
     ServerOptions,
+    make_client_options,
+    make_server_options,
     subprotocol_tuple,
 )
 from ws.server import Handler, WebSocketRequest, WebSocketServer
@@ -160,17 +162,17 @@ class MemoryWebSocketServer:
 
         The arguments are :func:`ws.open_websocket`'s, without host, port and TLS.
         """
-        if options is None:
-            options = ClientOptions(
-                subprotocols=subprotocol_tuple(subprotocols),
-                extra_headers=extra_headers,
-                message_queue_size=message_queue_size,
-                max_message_size=max_message_size,
-                connect_timeout=connect_timeout,
-                disconnect_timeout=disconnect_timeout,
-                compression=compression,
-                origin=origin,
-            )
+        options = make_client_options(
+            options,
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+            origin=origin,
+        )
         return open_connection(partial(self._connect, resource=resource, options=options), options)
 
     async def connect_websocket(
@@ -190,15 +192,15 @@ class MemoryWebSocketServer:
 
         The caller closes the connection.
         """
-        if options is None:
-            options = ClientOptions(
-                subprotocols=subprotocol_tuple(subprotocols),
-                extra_headers=extra_headers,
-                message_queue_size=message_queue_size,
-                max_message_size=max_message_size,
-                compression=compression,
-                origin=origin,
-            )
+        options = make_client_options(
+            options,
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            compression=compression,
+            origin=origin,
+        )
         return await self._connect(nursery, resource=resource, options=options)
 
     async def _connect(
@@ -239,14 +241,14 @@ async def open_memory_server(
     Yields:
         The server; connect with :meth:`MemoryWebSocketServer.open_websocket`.
     """
-    if options is None:
-        options = ServerOptions(
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout,
-            disconnect_timeout=disconnect_timeout,
-            compression=compression,
-        )
+    options = make_server_options(
+        options,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+    )
     listener = MemoryListener(name="memory")
     server = WebSocketServer(handler, [listener], handler_nursery, options)
     with collapse_exception_groups():
