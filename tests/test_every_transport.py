@@ -421,7 +421,7 @@ async def test_client_killed_mid_message(transport: Transport, clock: trio.testi
 async def test_cancelled_handler_closes_its_connection(
     transport: Transport, clock: trio.testing.MockClock
 ) -> None:
-    """A handler that is cancelled (server shutdown) leaves the client a ConnectionClosed, no hang."""
+    """A handler cancelled by a server shutdown closes its connection with 1001, no hang."""
     handler_started = trio.Event()
     handler_cancelled = trio.Event()
 
@@ -452,7 +452,8 @@ async def test_cancelled_handler_closes_its_connection(
                 server_scope.cancel()
                 with pytest.raises(ws.ConnectionClosed) as info:
                     await client.get_message()
-                assert info.value.reason.code in (1001, 1006)
+                assert info.value.reason.code == 1001
+                assert info.value.reason.reason == "server shutting down"
     assert handler_cancelled.is_set()
 
 
@@ -497,7 +498,7 @@ async def test_client_cancelled_inside_open_websocket(
             with trio.fail_after(10):
                 while not server_saw:
                     await trio.sleep(0.01)
-    assert server_saw[0] in (1000, 1006)
+    assert server_saw == [1001]
 
 
 async def test_server_never_answering_close_gives_disconnection_timeout(
@@ -532,7 +533,6 @@ async def test_client_never_answering_close_is_dropped_at_disconnect_timeout(
         connection = await request.accept()
         await connection.send_message("stall your reader")
         start = trio.current_time()
-        assert not connection.close_timed_out
         await connection.aclose()
         assert connection.close_timed_out
         closed_after.append(trio.current_time() - start)

@@ -178,6 +178,9 @@ async def open_connection(
                 raise ConnectFailed(exc.errno, f"could not connect: {exc}") from exc
             try:
                 yield connection
+            except trio.Cancelled:
+                # The reader, cancelled too, closes with 1001 (going away).
+                raise
             except BaseException:
                 # The body's exception wins; close without waiting long.
                 with trio.move_on_after(options.disconnect_timeout):

@@ -66,7 +66,7 @@ from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
 
-__all__ = ["WebSocketConnection"]
+__all__ = ["CLOSE_FRAME_GRACE", "WebSocketConnection"]
 
 
 @attrs.define(eq=False)
@@ -79,9 +79,10 @@ logger = logging.getLogger("ws")
 _OPEN = State.OPEN
 _RECEIVE_SIZE = 65536
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
-# After a keepalive timeout, how long the close frame may take to go out
-# before the stream is dropped (it goes at once unless our send buffer is full).
-_CLOSE_FRAME_GRACE = 1.0
+# After a keepalive timeout, or when cancelled from outside, how long the
+# close frame may take to go out before the stream is dropped (it goes at
+# once unless our send buffer is full).
+CLOSE_FRAME_GRACE = 1.0
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
 
@@ -356,7 +357,18 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     self._break()
                 await trio.aclose_forcefully(self._stream)
 
+    async def _going_away(self, reason: str) -> None:
+        """Send a 1001 close frame and do not wait for the answer (the server stops)."""
+        if self._protocol.state is _OPEN:
+            self._protocol.send_close(CloseCode.GOING_AWAY, reason)
+        with contextlib.suppress(ConnectionClosed):
+            await self._flush()
+
     # -- the reader -------------------------------------------------------------
+
+    async def wait_reader_done(self) -> None:
+        """Wait until the reader task has finished and closed the stream."""
+        await self._reader_done.wait()
 
     def receive_early_data(self, data: bytes) -> None:
         """Hand over bytes that arrived with the end of the opening handshake.
@@ -418,6 +430,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
                         break
                     if protocol.close_expected():
                         self._arm_close_timeout()
+        except trio.Cancelled:
+            # Cancelled from outside: the nursery (a server shutting down, a
+            # client leaving) is going away. Close with 1001 and give the
+            # peer a moment to answer, so that it learns why.
+            if protocol.state is _OPEN and not self._local_closed:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_GRACE):
+                    await self._finish_going_away()
+            raise
         except Exception as exc:  # pragma: no cover - a bug in ws; keep the nursery alive
             logger.exception("ws: unexpected error in the connection reader")
             self._cause = exc
@@ -436,6 +456,22 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 pending.event.set()
             self._reader_done.set()
             await trio.aclose_forcefully(stream)
+
+    async def _finish_going_away(self) -> None:
+        protocol = self._protocol
+        await self._going_away("server shutting down" if self.is_server else "going away")
+        while not protocol.eof_received:
+            try:
+                data = await self._stream.receive_some(self._receive_size)
+            except _STREAM_ERRORS:
+                data = b""
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            protocol.events_received()  # nobody will read messages now
+            with contextlib.suppress(ConnectionClosed):
+                await self._flush()
 
     async def _wait_for_queue_space(self, size: int) -> None:
         # One message always fits in an empty queue, whatever its size.
@@ -478,7 +514,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     f"no pong within ping_timeout={self._ping_timeout}s"
                 )
                 protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                with trio.move_on_after(_CLOSE_FRAME_GRACE):
+                with trio.move_on_after(CLOSE_FRAME_GRACE):
                     with contextlib.suppress(ConnectionClosed):
                         await self._flush()
                 self._reader_scope.cancel()

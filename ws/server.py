@@ -23,7 +23,7 @@ import trio
 
 from ws._groups import collapse_exception_groups
 from ws.builder import build_connection, decode_headers, read_client_request
-from ws.connection import WebSocketConnection
+from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection
 from ws.errors import ConnectionClosed, HandshakeError, LocalProtocolError, WebSocketError
 from ws.extensions.base import Extension
 from ws.handshake.request import HandshakeRequest
@@ -252,13 +252,26 @@ class WebSocketServer:
         except (WebSocketError, *_STREAM_ERRORS):
             pass  # a client that broke the handshake; it got its error response
         finally:
-            await trio.aclose_forcefully(stream)
+            # Once accepted, the connection's reader closes the stream.
+            if request is None or request.connection is None:
+                await trio.aclose_forcefully(stream)
 
     async def _run_handler(self, request: WebSocketRequest) -> None:
+        cancelled = False
         try:
             await self._handler(request)
         except ConnectionClosed:
             pass  # the peer closed or broke the connection: a normal way for a handler to end
+        except trio.Cancelled:
+            # The server is shutting down. The connection's reader, cancelled
+            # too, closes with 1001 and then closes the stream; wait for it,
+            # as trio.serve_listeners drops the stream once we return.
+            cancelled = True
+            connection = request.connection
+            if connection is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_GRACE):
+                    await connection.wait_reader_done()
+            raise
         except Exception:
             if self._options.handler_errors == "raise":
                 raise
@@ -272,7 +285,9 @@ class WebSocketServer:
                     await request.reject(500)
         finally:
             connection = request.connection
-            if connection is not None:
+            if cancelled:
+                pass
+            elif connection is not None:
                 with trio.move_on_after(self._options.disconnect_timeout):
                     with contextlib.suppress(WebSocketError):
                         await connection.aclose()
