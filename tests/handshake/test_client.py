@@ -549,3 +549,11 @@ def test_transition_table(state: _State, event: _Input) -> None:
     else:
         client._transition(event)
         assert client._state is expected
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"0.9"])
+def test_101_must_be_http_1_1(version: bytes) -> None:
+    """RFC 6455 section 4.1: a 101 in another HTTP version does not open the connection."""
+    data = response().replace(b"HTTP/1.1 ", b"HTTP/" + version + b" ", 1)
+    error = _invalid(data)
+    assert "HTTP/1.1" in str(error)

@@ -379,6 +379,14 @@ class ClientHandshake(Generic[E]):
                 self._start_rejection(event)
                 return self._result
             if event.status_code == 101:
+                if event.http_version != b"1.1":
+                    # RFC 6455 section 4.1: the upgrade is HTTP/1.1 only.
+                    raise self._fail(
+                        InvalidResponse(
+                            "a 101 response must be HTTP/1.1, not HTTP/"
+                            + event.http_version.decode("ascii", "replace")
+                        )
+                    )
                 return self._accept(list(event.headers))
             # An interim response (100, 102, 103): the final one follows.
             try:
