@@ -19,13 +19,29 @@ core; see ``bench/codec.py``):
 
 The cut-over measured between 8 KiB and 64 KiB; :data:`_TRANSLATE_THRESHOLD`
 sits in between.
+
+Both lose by far to the optional C helper ``ws.frames._speedups`` (built
+from ``_speedups.c`` at install time when a compiler is present), which
+XORs eight bytes at a time: see its measurements in that file. When it is
+importable, :func:`apply_mask` *is* the C function and :data:`SPEEDUPS` is
+true; the environment variable ``WS_NO_SPEEDUPS=1`` (read at import) forces
+the pure-Python code, :func:`apply_mask_python`.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Final
 
-__all__ = ["apply_mask", "apply_mask_int", "apply_mask_translate"]
+__all__ = [
+    "SPEEDUPS",
+    "apply_mask",
+    "apply_mask_int",
+    "apply_mask_python",
+    "apply_mask_translate",
+    "speedups_apply_mask",
+]
 
 _TRANSLATE_THRESHOLD: Final = 16384
 
@@ -86,8 +102,10 @@ def apply_mask_translate(data: bytes | bytearray | memoryview, key: bytes) -> by
     return bytes(out)
 
 
-def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    """Mask (or unmask) ``data`` with the 4-byte masking ``key``.
+def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+    """Mask (or unmask) ``data`` with the 4-byte masking ``key``, in pure Python.
+
+    Picks the faster of the two pure-Python methods for the payload's size.
 
     Args:
         data: The payload.
@@ -102,3 +120,33 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     if len(data) < _TRANSLATE_THRESHOLD:
         return apply_mask_int(data, key)
     return apply_mask_translate(data, key)
+
+
+MaskFunction = Callable[[bytes | bytearray | memoryview, bytes], bytes]
+
+
+def _load_speedups() -> MaskFunction | None:
+    try:
+        from ws.frames._speedups import apply_mask as compiled
+    except ImportError:  # built without a compiler: the pure-Python code it is
+        return None
+    return compiled
+
+
+#: The compiled ``apply_mask`` when the extension was built, else ``None``
+#: (whatever ``WS_NO_SPEEDUPS`` says, so that tests can reach both).
+speedups_apply_mask: Final = _load_speedups()
+
+#: True when :func:`apply_mask` is the compiled helper, False when it is
+#: the pure-Python :func:`apply_mask_python`.
+SPEEDUPS: Final = speedups_apply_mask is not None and os.environ.get("WS_NO_SPEEDUPS", "0") in (
+    "",
+    "0",
+)
+
+#: Mask (or unmask) a payload with a 4-byte key; returns new ``bytes``.
+#: Raises ``ValueError`` when the key is not 4 bytes long. It is the C helper
+#: when :data:`SPEEDUPS` is true, else :func:`apply_mask_python`.
+apply_mask: Final[MaskFunction] = (
+    speedups_apply_mask if SPEEDUPS and speedups_apply_mask is not None else apply_mask_python
+)

@@ -1,0 +1,46 @@
+"""Smoke test of the side-by-side benchmark: bench/run.py --quick for ws and raw Trio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def table_rows(output: str) -> dict[str, list[str]]:
+    """The markdown table's rows, keyed by library: {library: cells}."""
+    rows: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        if line.startswith("| ") and line.endswith(" |"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_quick_run_prints_a_table_for_ws_and_raw_trio() -> None:
+    """A quick run measures every scenario for both libraries and prints the table."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--libs", "raw,ws"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = table_rows(done.stdout)
+    assert list(rows) == ["library", "raw trio", "ws"]
+    header = rows["library"]
+    assert "64 B round trips (rt/s)" in header
+    assert "idle memory (KiB/conn)" in header
+    assert len(rows["raw trio"]) == len(rows["ws"]) == len(header)
+    # Every cell has a figure; only raw Trio's deflate cells are "n/a".
+    for library in ("raw trio", "ws"):
+        for title, value in zip(header, rows[library], strict=True):
+            assert value != "" and "failed" not in value and "*" not in value, (library, title)
+            if library == "ws" or "deflate" not in title:
+                assert value[0].isdigit(), (library, title, value)
+    assert rows["raw trio"][0].endswith("(1.00x)")
+    assert "ws: " in done.stdout and ("C speedups" in done.stdout or "pure-Python" in done.stdout)
