@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -400,3 +401,35 @@ async def test_is_client_is_server_and_path() -> None:
         assert server.is_server and not server.is_client
         assert client.path == "/"
         assert server.path == "/"
+
+
+def _masked(opcode: int, payload: bytes, rsv: int = 0) -> bytes:
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | rsv | opcode, 0x80 | len(payload)]) + key + masked
+
+
+@pytest.mark.parametrize("attempt", range(10))
+async def test_messages_before_a_protocol_error_are_answered_first(attempt: int) -> None:
+    """A message, then a bad frame in the same read: the echo goes out before the 1002 close."""
+    options = ws.ServerOptions(compression=None, ping_interval=None)
+    async with ws_pair(server_options=options) as (client, server):
+
+        async def echo() -> None:
+            try:
+                async for message in server:
+                    await server.send_message(message)
+            except ws.ConnectionClosed:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(echo)
+            # Raw frames under the client connection, in one write: a text
+            # message, a frame with RSV2 (no extension defines it), a ping.
+            await client.stream.send_all(
+                _masked(0x1, b"Hello") + _masked(0x1, b"Hello", rsv=0x20) + _masked(0x9, b"")
+            )
+            assert await client.get_message() == "Hello"
+            with pytest.raises(ws.ConnectionClosed) as info:
+                await client.get_message()
+            assert info.value.reason.code == 1002

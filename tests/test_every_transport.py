@@ -515,10 +515,12 @@ async def test_server_never_answering_close_gives_disconnection_timeout(
     options = _options(message_queue_size=0, disconnect_timeout=math.inf)
     with trio.fail_after(60):
         async with transport.serve(handler, options) as open_client:
-            start = trio.current_time()
             with pytest.raises(ws.DisconnectionTimeout):
                 async with open_client(disconnect_timeout=5) as client:
                     await client.send_message("the server's reader stalls on this")
+                    # Let the server read it and stop reading before we close.
+                    await trio.sleep(1)
+                    start = trio.current_time()
             assert 5 <= trio.current_time() - start < 6
             release.set()
 
@@ -532,6 +534,7 @@ async def test_client_never_answering_close_is_dropped_at_disconnect_timeout(
     async def handler(request: ws.WebSocketRequest) -> None:
         connection = await request.accept()
         await connection.send_message("stall your reader")
+        await trio.sleep(1)  # the client reads it and stops reading
         start = trio.current_time()
         await connection.aclose()
         assert connection.close_timed_out

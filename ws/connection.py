@@ -52,7 +52,7 @@ import contextlib
 import logging
 import math
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 
 import attrs
@@ -83,6 +83,9 @@ _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 # close frame may take to go out before the stream is dropped (it goes at
 # once unless our send buffer is full).
 CLOSE_FRAME_GRACE = 1.0
+# How long the reader lets the application take and answer the messages
+# that came before a protocol error, before it sends the close frame.
+_ANSWER_GRACE = 1.0
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
 
@@ -115,9 +118,18 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _ping_interval: float | None = None
     _ping_timeout: float | None = None
 
-    _send_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
-    _queue_in: trio.MemorySendChannel[str | bytes] = attrs.field(init=False)
-    _queue_out: trio.MemoryReceiveChannel[str | bytes] = attrs.field(init=False)
+    # Writing: one task at a time, handed over in FIFO order.
+    _writing: bool = attrs.field(default=False, init=False)
+    _write_waiters: trio.lowlevel.ParkingLot = attrs.field(
+        factory=trio.lowlevel.ParkingLot, init=False
+    )
+    # The message queue: the reader appends, get_message pops.
+    _messages: deque[str | bytes] = attrs.field(factory=deque, init=False)
+    _message_waiters: trio.lowlevel.ParkingLot = attrs.field(
+        factory=trio.lowlevel.ParkingLot, init=False
+    )
+    _queue_limit: float = attrs.field(default=1, init=False)
+    _fast_pops: int = attrs.field(default=0, init=False)
     _pings: OrderedDict[bytes, _PendingPing] = attrs.field(factory=OrderedDict, init=False)
     _reader_done: trio.Event = attrs.field(factory=trio.Event, init=False)
     _reader_started: bool = attrs.field(default=False, init=False)
@@ -126,9 +138,15 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _cause: BaseException | None = attrs.field(default=None, init=False)
     _early_data: bytes = attrs.field(default=b"", init=False)
     _close_timed_out: bool = attrs.field(default=False, init=False)
+    # Set while the reader waits for the application to catch up (see _let_application_answer).
+    _caught_up: trio.Event | None = attrs.field(default=None, init=False)
     _queued_bytes: int = attrs.field(default=0, init=False)
     _queue_space: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot, init=False)
-    _keepalive_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    # Keepalive, run by the reader: when the next ping is due, the ping in
+    # flight and when its pong is due.
+    _next_ping_at: float = attrs.field(default=math.inf, init=False)
+    _keepalive_ping: _PendingPing | None = attrs.field(default=None, init=False)
+    _pong_due_at: float = attrs.field(default=math.inf, init=False)
 
     def __attrs_post_init__(self) -> None:
         size = self._message_queue_size
@@ -141,7 +159,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
         for name, value in (("ping_interval", self._ping_interval), ("ping_timeout", self._ping_timeout)):
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0 or None, not {value!r}")
-        self._queue_in, self._queue_out = trio.open_memory_channel[str | bytes](size)
+        # The reader stops reading while more than message_queue_size
+        # messages wait (so 0, unbuffered, reads on only once the one
+        # message it holds was taken), as a Trio channel of that size would.
+        self._queue_limit = size + 1
 
     # -- properties documented by trio-websocket -----------------------------
 
@@ -230,16 +251,31 @@ class WebSocketConnection(trio.abc.AsyncResource):
         Raises:
             ConnectionClosed: The connection is closed.
         """
-        if self._local_closed:
-            await trio.lowlevel.checkpoint()
-            raise self._closed_error()
-        try:
-            message = await self._queue_out.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            error = self._closed_error()
-            raise error from error.__cause__
-        if self._message_queue_bytes != math.inf:
-            self._queued_bytes -= len(message)
+        messages = self._messages
+        if messages and not self._local_closed:
+            # A message is waiting: no need to yield, except now and then so
+            # that a consumer of a long queue cannot starve other tasks.
+            self._fast_pops += 1
+            if self._fast_pops & 31:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await trio.lowlevel.checkpoint()
+        else:
+            self._fast_pops = 0
+            if self._caught_up is not None:
+                self._caught_up.set()  # every message taken (and answered)
+            while not messages:
+                if self._local_closed or self._reader_done.is_set():
+                    await trio.lowlevel.checkpoint()
+                    error = self._closed_error()
+                    raise error from error.__cause__
+                await self._message_waiters.park()
+            if self._local_closed:
+                error = self._closed_error()
+                raise error from error.__cause__
+        message = messages.popleft()
+        self._queued_bytes -= len(message)
+        if self._queue_space and self._has_queue_space():
             self._queue_space.unpark_all()
         return message
 
@@ -332,8 +368,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
         if protocol.state is _OPEN:
             protocol.send_close(code, reason)  # may raise for a bad code: nothing changed yet
         self._local_closed = True
-        self._queue_out.close()
+        self._messages.clear()
+        self._queued_bytes = 0
+        self._message_waiters.unpark_all()
         self._queue_space.unpark_all()
+        if self._caught_up is not None:
+            self._caught_up.set()
         self._arm_close_timeout()
         try:
             # The same deadline bounds writing our close frame, which can
@@ -385,51 +425,26 @@ class WebSocketConnection(trio.abc.AsyncResource):
             raise LocalProtocolError("the reader task is already running")
         self._reader_started = True
         nursery.start_soon(self._reader, name=f"ws reader {self._remote}")
-        if self._ping_interval is not None:
-            nursery.start_soon(self._keepalive, name=f"ws keepalive {self._remote}")
 
     async def _reader(self) -> None:
         protocol = self._protocol
         stream = self._stream
-        queue = self._queue_in
-        size = self._receive_size
+        interval = self._ping_interval
+        if interval is not None:
+            self._next_ping_at = trio.current_time() + interval
         try:
             with self._reader_scope:
-                data: bytes | bytearray
                 while True:
-                    if self._early_data:
-                        data, self._early_data = self._early_data, b""
-                    else:
-                        try:
-                            data = await stream.receive_some(size)
-                        except _STREAM_ERRORS as exc:
-                            self._cause = self._cause or exc
-                            data = b""
-                    if data:
-                        protocol.receive_data(data)
-                    else:
-                        protocol.receive_eof()
-                    for event in protocol.events_received():
-                        if type(event) is Message:
-                            if not self._local_closed:
-                                if self._message_queue_bytes != math.inf:
-                                    await self._wait_for_queue_space(len(event.data))
-                                try:
-                                    await queue.send(event.data)
-                                except _STREAM_ERRORS:
-                                    pass  # aclose() closed the queue meanwhile
-                        elif type(event) is Pong:
-                            self._wake_pings(event.payload)
-                        elif type(event) is Ping or type(event) is Close:
-                            pass  # the protocol queued the answer
-                    try:
-                        await self._flush()
-                    except ConnectionClosed:
-                        pass
-                    if not data:
+                    # One cancel scope per keepalive period, not per read: its
+                    # deadline is armed only around receive_some (measured:
+                    # a scope per read cost 20% of the round-trip rate).
+                    done = False
+                    with trio.CancelScope() as keepalive:
+                        done = await self._read_loop(keepalive)
+                    if done:
                         break
-                    if protocol.close_expected():
-                        self._arm_close_timeout()
+                    if not await self._keepalive_due():
+                        break  # the peer stopped answering: drop it
         except trio.Cancelled:
             # Cancelled from outside: the nursery (a server shutting down, a
             # client leaving) is going away. Close with 1001 and give the
@@ -450,12 +465,73 @@ class WebSocketConnection(trio.abc.AsyncResource):
             if not protocol.eof_received:
                 protocol.receive_eof()
                 protocol.data_to_send()
-            queue.close()
-            self._keepalive_scope.cancel()
             for pending in self._pings.values():
                 pending.event.set()
             self._reader_done.set()
+            self._message_waiters.unpark_all()
             await trio.aclose_forcefully(stream)
+
+    async def _read_loop(self, keepalive: trio.CancelScope) -> bool:
+        """Read and dispatch until the stream ends (True) or a keepalive deadline (False)."""
+        protocol = self._protocol
+        stream = self._stream
+        messages = self._messages
+        size = self._receive_size
+        interval = self._ping_interval
+        data: bytes | bytearray
+        while True:
+            if self._early_data:
+                data, self._early_data = self._early_data, b""
+            else:
+                if not self._has_queue_space():
+                    await self._wait_for_queue_space()
+                try:
+                    if interval is not None and protocol.state is _OPEN:
+                        keepalive.deadline = self._keepalive_deadline()
+                        data = await stream.receive_some(size)
+                        keepalive.deadline = math.inf
+                        if keepalive.cancel_called:
+                            # The deadline passed as the data arrived: keep
+                            # the data for later and leave the scope before
+                            # the next checkpoint (a write cancelled half-way
+                            # would break the connection).
+                            self._early_data = bytes(data)
+                            return False
+                    else:
+                        data = await stream.receive_some(size)
+                except _STREAM_ERRORS as exc:
+                    self._cause = self._cause or exc
+                    data = b""
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            for event in protocol.events_received():
+                if type(event) is Message:
+                    if not self._local_closed:
+                        messages.append(event.data)
+                        self._queued_bytes += len(event.data)
+                elif type(event) is Pong:
+                    self._wake_pings(event.payload)
+                # Ping and Close: the protocol queued the answer.
+            if messages and self._message_waiters:
+                self._message_waiters.unpark()
+            keepalive_ping = self._keepalive_ping
+            if keepalive_ping is not None and keepalive_ping.answered and interval:
+                self._keepalive_ping = None
+                self._pong_due_at = math.inf
+                self._next_ping_at = trio.current_time() + interval
+            if protocol.error_pending:
+                await self._let_application_answer()
+            if protocol.has_data_to_send():
+                try:
+                    await self._flush()
+                except ConnectionClosed:
+                    pass
+            if not data:
+                return True
+            if protocol.close_expected():
+                self._arm_close_timeout()
 
     async def _finish_going_away(self) -> None:
         protocol = self._protocol
@@ -473,52 +549,76 @@ class WebSocketConnection(trio.abc.AsyncResource):
             with contextlib.suppress(ConnectionClosed):
                 await self._flush()
 
-    async def _wait_for_queue_space(self, size: int) -> None:
-        # One message always fits in an empty queue, whatever its size.
-        while self._queued_bytes and self._queued_bytes + size > self._message_queue_bytes:
-            if self._local_closed:
-                return
-            await self._queue_space.park()
-        self._queued_bytes += size
+    def _has_queue_space(self) -> bool:
+        return (
+            len(self._messages) < self._queue_limit
+            and self._queued_bytes < self._message_queue_bytes
+        )
 
-    async def _keepalive(self) -> None:
-        interval = self._ping_interval
-        assert interval is not None
-        timeout = math.inf if self._ping_timeout is None else self._ping_timeout
+    async def _wait_for_queue_space(self) -> None:
+        # Read no more while the application has enough to do; TCP pushes
+        # the peer back meanwhile. Keepalive pauses too: a pong cannot be
+        # read now, and the slow one is the application, not the peer.
+        start = trio.current_time()
+        while not self._has_queue_space() and not self._local_closed:
+            await self._queue_space.park()
+        paused = trio.current_time() - start
+        self._next_ping_at += paused
+        self._pong_due_at += paused
+
+    async def _let_application_answer(self) -> None:
+        """Wait until the application took every queued message and asked for more.
+
+        The protocol holds a protocol error back behind the messages that
+        arrived before it (``Protocol.error_pending``); the close frame goes
+        out at the next flush. Waiting here lets the application answer
+        those messages first, as if the bad frame had come a moment later
+        (Autobahn cases 3.2-3.4, 4.1.3-4.2.5, 5.15). At most _ANSWER_GRACE.
+        """
+        if self._local_closed or (not self._messages and self._message_waiters):
+            return  # the application is already back in get_message()
+        self._caught_up = trio.Event()
+        try:
+            with trio.move_on_after(_ANSWER_GRACE):
+                await self._caught_up.wait()
+        finally:
+            self._caught_up = None
+
+    def _keepalive_deadline(self) -> float:
+        if self._keepalive_ping is not None:
+            return self._pong_due_at
+        return self._next_ping_at
+
+    async def _keepalive_due(self) -> bool:
+        """Send the keepalive ping, or give up on a silent peer (returns False)."""
         protocol = self._protocol
-        with self._keepalive_scope:
-            while True:
-                await trio.sleep(interval)
-                if protocol.state is not _OPEN:
-                    return
-                payload = self._fresh_ping_payload()
-                pending = _PendingPing()
-                self._pings[payload] = pending
-                protocol.send_ping(payload)
-                try:
-                    with trio.move_on_after(timeout):
-                        await self._flush()
-                        await pending.event.wait()
-                except ConnectionClosed:
-                    return
-                finally:
-                    if self._pings.get(payload) is pending:
-                        del self._pings[payload]
-                if pending.answered:
-                    continue
-                if self._reader_done.is_set() or protocol.state is not _OPEN:
-                    return
-                # No pong in time: the peer is gone or stuck. Say so if the
-                # stream still takes it, then drop the connection.
-                self._cause = self._cause or ConnectionTimeout(
-                    f"no pong within ping_timeout={self._ping_timeout}s"
-                )
-                protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                with trio.move_on_after(CLOSE_FRAME_GRACE):
-                    with contextlib.suppress(ConnectionClosed):
-                        await self._flush()
-                self._reader_scope.cancel()
-                return
+        now = trio.current_time()
+        if self._keepalive_ping is not None:
+            if now < self._pong_due_at:
+                return True
+            # No pong in time: the peer is gone or stuck. Say so if the
+            # stream still takes it, then drop the connection.
+            self._cause = self._cause or ConnectionTimeout(
+                f"no pong within ping_timeout={self._ping_timeout}s"
+            )
+            protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            with trio.move_on_after(CLOSE_FRAME_GRACE):
+                with contextlib.suppress(ConnectionClosed):
+                    await self._flush()
+            return False
+        if now < self._next_ping_at:
+            return True
+        payload = self._fresh_ping_payload()
+        pending = _PendingPing()
+        self._pings[payload] = pending
+        self._keepalive_ping = pending
+        timeout = self._ping_timeout
+        self._pong_due_at = math.inf if timeout is None else now + timeout
+        protocol.send_ping(payload)
+        with trio.move_on_at(self._pong_due_at):
+            with contextlib.suppress(ConnectionClosed):
+                await self._flush()
+        return True
 
     def _arm_close_timeout(self) -> None:
         if self._close_timeout is not None and self._reader_scope.deadline == math.inf:
@@ -538,11 +638,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
     # -- writing ----------------------------------------------------------------
 
     async def _flush(self) -> None:
-        lock = self._send_lock
-        try:
-            lock.acquire_nowait()
-        except trio.WouldBlock:
-            await lock.acquire()
+        # A trio.Lock, but cheaper: the flag says a task is writing; others
+        # park and are handed the right to write in turn.
+        if self._writing:
+            await self._write_waiters.park()
+        else:
+            self._writing = True
         try:
             chunks = self._protocol.data_to_send()
             if not chunks:
@@ -569,7 +670,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     self._break()
                     self._stream_abort()
         finally:
-            lock.release()
+            if self._write_waiters:
+                self._write_waiters.unpark()  # still writing: handed over
+            else:
+                self._writing = False
 
     def _break(self) -> None:
         protocol = self._protocol

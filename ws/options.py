@@ -98,6 +98,18 @@ def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int
         raise ValueError(f"{attribute.name} must be >= 1, not {value!r}")
 
 
+def _client_factories(
+    factories: Iterable[ClientExtensionFactory],
+) -> tuple[ClientExtensionFactory, ...]:
+    return tuple(factories)
+
+
+def _server_factories(
+    factories: Iterable[ServerExtensionFactory],
+) -> tuple[ServerExtensionFactory, ...]:
+    return tuple(factories)
+
+
 def subprotocol_tuple(subprotocols: Iterable[str] | None) -> tuple[str, ...]:
     """``subprotocols`` argument as a tuple (``None`` = none)."""
     if isinstance(subprotocols, str):
@@ -169,7 +181,9 @@ class ClientOptions(_CommonOptions):
     )
     origin: str | None = None
     compression: Compression = "deflate"
-    extensions: tuple[ClientExtensionFactory, ...] = attrs.field(default=(), converter=tuple)
+    extensions: tuple[ClientExtensionFactory, ...] = attrs.field(
+        default=(), converter=_client_factories
+    )
 
     def extension_factories(self) -> list[ClientExtensionFactory]:
         """The factories to offer, compression first."""
@@ -204,7 +218,9 @@ class ServerOptions(_CommonOptions):
     """
 
     compression: Compression = "deflate"
-    extensions: tuple[ServerExtensionFactory, ...] = attrs.field(default=(), converter=tuple)
+    extensions: tuple[ServerExtensionFactory, ...] = attrs.field(
+        default=(), converter=_server_factories
+    )
     handler_errors: Literal["log", "raise"] = "log"
 
     def extension_factories(self) -> list[ServerExtensionFactory]:

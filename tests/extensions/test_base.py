@@ -36,6 +36,11 @@ def test_extension_owns_no_rsv_bits_by_default() -> None:
     assert extension.decode(frame, max_size=0) is frame
 
 
+def test_extension_does_not_promise_plain_messages_by_default() -> None:
+    """An extension must opt in before the protocol reads its plain messages early."""
+    assert _Identity().passes_plain_messages is False
+
+
 def test_public_names_are_exported() -> None:
     """ws.extensions re-exports the interface and every public name it lists."""
     for name in ws.extensions.__all__:

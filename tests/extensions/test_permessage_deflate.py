@@ -1106,3 +1106,19 @@ def test_enable_server_permessage_deflate() -> None:
     factories = [custom]
     assert enable_server_permessage_deflate(factories) == [custom]
     assert enable_server_permessage_deflate(factories) is not factories
+
+
+def test_uncompressed_messages_pass_through_unchanged() -> None:
+    """permessage-deflate declares that messages without RSV1 pass decode() untouched, and they do."""
+    assert PerMessageDeflate.passes_plain_messages
+    extension = PerMessageDeflate()
+    frames = [Frame(Opcode.TEXT, b"\xce\xba", fin=False), Frame(Opcode.CONTINUATION, b"\xe1")]
+    assert [extension.decode(frame) for frame in frames] == frames
+
+
+def test_client_compresses_with_zlib_default_mem_level() -> None:
+    """A client, which compresses with a 15-bit window by default, uses memLevel 8 (5 is twice as slow there)."""
+    factory = ClientPerMessageDeflateFactory()
+    assert factory.mem_level == 8
+    extension = factory.process_response_params([], [])
+    assert (extension.local_max_window_bits, extension.mem_level) == (15, 8)

@@ -601,3 +601,69 @@ def test_arbitrary_bytes(
                     assert len(frame.payload) <= max_payload
     except RemoteProtocolError:
         pass
+
+
+# -- looking into a frame whose payload is still arriving ----------------------
+
+
+def test_partial_frame_returns_new_bytes_once_unmasked() -> None:
+    """partial_frame() hands out each newly arrived payload byte once, unmasked at its offset."""
+    payload = pattern(23)
+    wire = encode(Frame(Opcode.TEXT, payload, fin=False), KEY)  # 6 header bytes
+    parser = FrameParser(mask_required=True)
+    seen = b""
+    # Cut at payload offsets that are not multiples of 4, so the key must be rotated.
+    for chunk in split(wire, [2, 6, 9, 15, 16, 21])[:-1]:
+        parser.feed(chunk)
+        assert parser.next_frame() is None
+        partial = parser.partial_frame()
+        if partial is not None:
+            assert (partial.opcode, partial.fin) == (Opcode.TEXT, False)
+            seen += partial.payload
+        assert parser.partial_frame() is None  # nothing new since the last look
+    assert parser.partial_header() == (Opcode.TEXT, 0)
+    assert seen == payload[:15]
+    parser.feed(wire[21:])
+    assert parser.next_frame() == Frame(Opcode.TEXT, payload, fin=False)
+
+
+def test_partial_frame_then_whole_frame() -> None:
+    """After partial looks, next_frame() still returns the whole payload, and the next frame starts fresh."""
+    first = Frame(Opcode.TEXT, pattern(300), fin=True, rsv1=True)
+    second = Frame(Opcode.BINARY, b"xyz")
+    wire = encode(first, KEY) + encode(second, KEY)
+    parser = FrameParser(mask_required=True, allowed_rsv=RSV1)
+    parser.feed(wire[:101])
+    assert parser.next_frame() is None
+    assert parser.partial_header() == (Opcode.TEXT, RSV1)
+    partial = parser.partial_frame()
+    assert partial is not None and partial.rsv1
+    assert partial.payload == pattern(300)[: 101 - 8]
+    parser.feed(wire[101:])
+    assert parser.next_frame() == first
+    assert parser.next_frame() == second
+    assert parser.partial_header() is None
+    assert parser.partial_frame() is None
+
+
+def test_partial_frame_unmasked_from_server() -> None:
+    """A client's parser returns the unmasked bytes of a server frame as they arrive."""
+    wire = encode(Frame(Opcode.TEXT, b"hello world"))
+    parser = FrameParser(mask_required=False)
+    parser.feed(wire[:5])
+    assert parser.next_frame() is None
+    partial = parser.partial_frame()
+    assert partial is not None and partial.payload == b"hel"
+    parser.feed(wire[5:9])
+    assert parser.next_frame() is None
+    partial = parser.partial_frame()
+    assert partial is not None and partial.payload == b"lo w"
+
+
+def test_partial_frame_needs_a_header() -> None:
+    """Before a header is complete there is no partial frame."""
+    parser = FrameParser(mask_required=True)
+    parser.feed(h("81 85 37 fa"))  # the masking key is incomplete
+    assert parser.next_frame() is None
+    assert parser.partial_header() is None
+    assert parser.partial_frame() is None

@@ -48,6 +48,13 @@ class Extension(abc.ABC):
     #: The RSV bits this extension may set (a mask of ws.frames.RSV1/2/3).
     rsv_mask: int = 0
 
+    #: Whether :meth:`decode` leaves every frame of a message untouched when
+    #: the message's first frame has none of the RSV bits set, as
+    #: permessage-deflate does with uncompressed messages. When all the
+    #: negotiated extensions say so, the protocol validates the UTF-8 of
+    #: such text messages while their frames are still arriving.
+    passes_plain_messages: bool = False
+
     @abc.abstractmethod
     def encode(self, frame: Frame) -> Frame:
         """Transform a frame we are about to send.

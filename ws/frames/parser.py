@@ -24,10 +24,17 @@ cannot make us hold a frame we are going to refuse anyway:
 * an unmasked frame from a client, a masked frame from a server (1002);
 * a data frame longer than :attr:`FrameParser.max_payload` (1009).
 
+A frame whose payload is still arriving can be looked into with
+:meth:`FrameParser.partial_frame`: it returns the payload bytes that arrived
+since the last look, unmasked (the key rotated to their offset), so the
+protocol can validate a long text frame as it arrives and fail fast on
+invalid UTF-8 instead of waiting for the end of the frame. ``_peeked``
+counts the payload bytes of the frame at ``_pos`` handed out that way.
+
 Invariants: ``0 <= _pos <= len(_buf)``; ``_header`` is ``None`` or describes
-the frame starting at ``_pos``. The parser keeps no state across frames
-beyond that: sequencing (continuations, interleaved control frames) is the
-protocol's business.
+the frame starting at ``_pos``; ``_peeked`` is 0 when ``_header`` is
+``None``. The parser keeps no state across frames beyond that: sequencing
+(continuations, interleaved control frames) is the protocol's business.
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ class FrameParser:
     _buf: bytearray = attrs.field(factory=bytearray, init=False)
     _pos: int = attrs.field(default=0, init=False)
     _header: _Header | None = attrs.field(default=None, init=False)
+    _peeked: int = attrs.field(default=0, init=False)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes received from the peer."""
@@ -113,12 +121,59 @@ class FrameParser:
         if len(self._buf) < end:
             return None
         self._header = None
+        self._peeked = 0
         self._pos = end
         if header.mask is None:
             payload = bytes(self._buf[start:end])
         else:
             with memoryview(self._buf) as view:
                 payload = apply_mask(view[start:end], header.mask)
+        rsv = header.rsv
+        return Frame(
+            header.opcode, payload, header.fin,
+            bool(rsv & RSV1), bool(rsv & RSV2), bool(rsv & RSV3),
+        )
+
+    def partial_header(self) -> tuple[Opcode, int] | None:
+        """The opcode and RSV bits of the frame whose payload is still arriving.
+
+        Returns:
+            ``(opcode, rsv)`` once that frame's header is parsed (after
+            :meth:`next_frame` returned ``None``), else ``None``.
+        """
+        header = self._header
+        return None if header is None else (header.opcode, header.rsv)
+
+    def partial_frame(self) -> Frame | None:
+        """Look into the frame whose payload is still arriving.
+
+        Call it after :meth:`next_frame` returned ``None``. The frame it
+        returns has the header fields of that incomplete frame and, as its
+        payload, the bytes of the payload that arrived since the previous
+        call (unmasked); each byte is returned once. :meth:`next_frame`
+        still returns the whole frame when it is complete.
+
+        Returns:
+            That frame, or ``None`` when no header is complete or no new
+            payload bytes arrived.
+        """
+        header = self._header
+        if header is None:
+            return None
+        start = self._pos + header.size + self._peeked
+        end = min(len(self._buf), self._pos + header.size + header.length)
+        if end <= start:
+            return None
+        mask = header.mask
+        if mask is None:
+            payload = bytes(self._buf[start:end])
+        else:
+            shift = self._peeked & 3
+            if shift:
+                mask = mask[shift:] + mask[:shift]
+            with memoryview(self._buf) as view:
+                payload = apply_mask(view[start:end], mask)
+        self._peeked += end - start
         rsv = header.rsv
         return Frame(
             header.opcode, payload, header.fin,

@@ -1,0 +1,1 @@
+"""Conformance: the Autobahn TestSuite (run by kosoku) against ws, both roles."""
