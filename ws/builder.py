@@ -7,6 +7,7 @@ The functions here set no timeouts: callers wrap them in cancel scopes.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import trio
 
@@ -22,19 +23,11 @@ from ws.transports.endpoint import Address
 
 __all__ = [
     "build_connection",
-    "decode_headers",
     "perform_client_handshake",
     "read_client_request",
 ]
 
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-
-
-def decode_headers(headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    """Headers as ``str`` pairs with lower-case names (``handshake_headers``)."""
-    return tuple(
-        (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in headers
-    )
 
 
 def build_connection(
@@ -48,7 +41,7 @@ def build_connection(
     local: Address,
     remote: Address,
     subprotocol: str | None,
-    handshake_headers: tuple[tuple[str, str], ...],
+    handshake_headers: Sequence[tuple[bytes, bytes]],
     close_timeout: float | None,
 ) -> WebSocketConnection:
     """Make the protocol and the connection; feed bytes that came after the handshake."""

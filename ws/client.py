@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from ws._groups import collapse_exception_groups
-from ws.builder import build_connection, decode_headers, perform_client_handshake
+from ws.builder import build_connection, perform_client_handshake
 from ws.connection import WebSocketConnection
 from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
 from ws.handshake.headers import format_host
@@ -133,7 +133,7 @@ async def client_handshake(
         local=connected.local,
         remote=connected.remote,
         subprotocol=accepted.subprotocol,
-        handshake_headers=decode_headers(accepted.headers),
+        handshake_headers=accepted.headers,
         # Bounds the closing handshake the reader waits for after a close
         # (ours, or one the protocol sent on an error): a peer that keeps
         # TCP open is dropped. The low-level functions pass math.inf: none.

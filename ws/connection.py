@@ -52,7 +52,6 @@ import contextlib
 import logging
 import math
 import os
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 
 import attrs
@@ -110,7 +109,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _local: Address
     _remote: Address
     _subprotocol: str | None = None
-    _handshake_headers: tuple[tuple[str, str], ...] = ()
+    _raw_headers: Sequence[tuple[bytes, bytes]] = ()
     _message_queue_size: float = 1
     _close_timeout: float | None = None
     _receive_size: int = _RECEIVE_SIZE
@@ -124,13 +123,17 @@ class WebSocketConnection(trio.abc.AsyncResource):
         factory=trio.lowlevel.ParkingLot, init=False
     )
     # The message queue: the reader appends, get_message pops.
-    _messages: deque[str | bytes] = attrs.field(factory=deque, init=False)
-    _message_waiters: trio.lowlevel.ParkingLot = attrs.field(
+    # (A list, not a deque: an empty deque takes 600 bytes, and the queue
+    # is short.) Consumers waiting for a message and the reader waiting for
+    # room share one parking lot; each checks its condition when woken.
+    _messages: list[str | bytes] = attrs.field(factory=list, init=False)
+    _waiters: trio.lowlevel.ParkingLot = attrs.field(
         factory=trio.lowlevel.ParkingLot, init=False
     )
     _queue_limit: float = attrs.field(default=1, init=False)
     _fast_pops: int = attrs.field(default=0, init=False)
-    _pings: OrderedDict[bytes, _PendingPing] = attrs.field(factory=OrderedDict, init=False)
+    # Pings in flight, oldest first (dicts keep insertion order).
+    _pings: dict[bytes, _PendingPing] = attrs.field(factory=dict, init=False)
     _reader_done: trio.Event = attrs.field(factory=trio.Event, init=False)
     _reader_started: bool = attrs.field(default=False, init=False)
     _reader_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
@@ -138,10 +141,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _cause: BaseException | None = attrs.field(default=None, init=False)
     _early_data: bytes = attrs.field(default=b"", init=False)
     _close_timed_out: bool = attrs.field(default=False, init=False)
+    _handshake_headers: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
     # Set while the reader waits for the application to catch up (see _let_application_answer).
     _caught_up: trio.Event | None = attrs.field(default=None, init=False)
     _queued_bytes: int = attrs.field(default=0, init=False)
-    _queue_space: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot, init=False)
     # Keepalive, run by the reader: when the next ping is due, the ping in
     # flight and when its pong is due.
     _next_ping_at: float = attrs.field(default=math.inf, init=False)
@@ -204,7 +207,13 @@ class WebSocketConnection(trio.abc.AsyncResource):
     @property
     def handshake_headers(self) -> tuple[tuple[str, str], ...]:
         """The headers the peer sent in the opening handshake; names in lower case."""
-        return self._handshake_headers
+        headers = self._handshake_headers
+        if headers is None:
+            headers = self._handshake_headers = tuple(
+                (name.decode("latin-1").lower(), value.decode("latin-1"))
+                for name, value in self._raw_headers
+            )
+        return headers
 
     @property
     def extensions(self) -> Sequence[Extension]:
@@ -269,14 +278,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     await trio.lowlevel.checkpoint()
                     error = self._closed_error()
                     raise error from error.__cause__
-                await self._message_waiters.park()
+                await self._waiters.park()
             if self._local_closed:
                 error = self._closed_error()
                 raise error from error.__cause__
-        message = messages.popleft()
+        message = messages.pop(0)
         self._queued_bytes -= len(message)
-        if self._queue_space and self._has_queue_space():
-            self._queue_space.unpark_all()
+        if self._waiters and self._has_queue_space():
+            self._waiters.unpark_all()  # the reader, if it waits for room
         return message
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
@@ -370,8 +379,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._local_closed = True
         self._messages.clear()
         self._queued_bytes = 0
-        self._message_waiters.unpark_all()
-        self._queue_space.unpark_all()
+        self._waiters.unpark_all()
         if self._caught_up is not None:
             self._caught_up.set()
         self._arm_close_timeout()
@@ -468,7 +476,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             for pending in self._pings.values():
                 pending.event.set()
             self._reader_done.set()
-            self._message_waiters.unpark_all()
+            self._waiters.unpark_all()
             await trio.aclose_forcefully(stream)
 
     async def _read_loop(self, keepalive: trio.CancelScope) -> bool:
@@ -514,8 +522,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 elif type(event) is Pong:
                     self._wake_pings(event.payload)
                 # Ping and Close: the protocol queued the answer.
-            if messages and self._message_waiters:
-                self._message_waiters.unpark()
+            if messages and self._waiters:
+                self._waiters.unpark_all()
             keepalive_ping = self._keepalive_ping
             if keepalive_ping is not None and keepalive_ping.answered and interval:
                 self._keepalive_ping = None
@@ -561,7 +569,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         # read now, and the slow one is the application, not the peer.
         start = trio.current_time()
         while not self._has_queue_space() and not self._local_closed:
-            await self._queue_space.park()
+            await self._waiters.park()
         paused = trio.current_time() - start
         self._next_ping_at += paused
         self._pong_due_at += paused
@@ -575,7 +583,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         those messages first, as if the bad frame had come a moment later
         (Autobahn cases 3.2-3.4, 4.1.3-4.2.5, 5.15). At most _ANSWER_GRACE.
         """
-        if self._local_closed or (not self._messages and self._message_waiters):
+        if self._local_closed or (not self._messages and self._waiters):
             return  # the application is already back in get_message()
         self._caught_up = trio.Event()
         try:
@@ -629,7 +637,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
         if payload not in pings:
             return
         while pings:
-            key, pending = pings.popitem(last=False)
+            key = next(iter(pings))
+            pending = pings.pop(key)
             pending.answered = True
             pending.event.set()
             if key == payload:

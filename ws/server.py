@@ -22,7 +22,7 @@ import attrs
 import trio
 
 from ws._groups import collapse_exception_groups
-from ws.builder import build_connection, decode_headers, read_client_request
+from ws.builder import build_connection, read_client_request
 from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection
 from ws.errors import ConnectionClosed, HandshakeError, LocalProtocolError, WebSocketError
 from ws.extensions.base import Extension
@@ -61,7 +61,7 @@ class WebSocketRequest:
     """A client's opening handshake, waiting for the handler's answer."""
 
     _connected: Connected
-    _handshake: ServerHandshake[Extension]
+    _handshake: ServerHandshake[Extension] | None  # dropped once answered
     _request: HandshakeRequest
     _options: ServerOptions
     _nursery: trio.Nursery
@@ -112,26 +112,28 @@ class WebSocketRequest:
                 the client did not propose.
             ConnectionClosed: The client went away meanwhile.
         """
-        if self._answered:
+        handshake = self._handshake
+        if self._answered or handshake is None:
             raise LocalProtocolError("this request was already accepted or rejected")
-        response, extensions = self._handshake.accept(
+        response, extensions = handshake.accept(
             self._request,
             subprotocol=subprotocol,
             extra_headers=normalize_headers(extra_headers),
             extensions=self._options.extension_factories(),
         )
         self._answered = True
+        self._handshake = None  # the h11 state is not needed any more
         connection = build_connection(
             self._connected.stream,
             Side.SERVER,
             options=self._options,
             extensions=extensions,
-            trailing_data=self._handshake.trailing_data,
+            trailing_data=handshake.trailing_data,
             path=self._request.path,
             local=self._connected.local,
             remote=self._connected.remote,
             subprotocol=subprotocol,
-            handshake_headers=decode_headers(self._request.headers),
+            handshake_headers=self._request.headers,
             close_timeout=self._options.disconnect_timeout,
         )
         self._connection = connection
@@ -155,12 +157,14 @@ class WebSocketRequest:
         Raises:
             ws.errors.LocalProtocolError: Already answered, or an invalid status.
         """
-        if self._answered:
+        handshake = self._handshake
+        if self._answered or handshake is None:
             raise LocalProtocolError("this request was already accepted or rejected")
-        response = self._handshake.reject(
+        response = handshake.reject(
             status_code, headers=normalize_headers(extra_headers), body=body or b""
         )
         self._answered = True
+        self._handshake = None
         with contextlib.suppress(*_STREAM_ERRORS):
             await self._connected.stream.send_all(response)
         await trio.aclose_forcefully(self._connected.stream)
