@@ -1,0 +1,1 @@
+"""Attacks on a live ``ws`` server and client through raw sockets (issue 6)."""
