@@ -64,7 +64,7 @@ from ws.frames.close import CloseReason
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
-from ws.transports.fastio import socket_io
+from ws.transports.fastio import close_now, socket_io
 
 __all__ = ["CLOSE_FRAME_GRACE", "WebSocketConnection"]
 
@@ -142,6 +142,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _cause: BaseException | None = attrs.field(default=None, init=False)
     _early_data: bytes = attrs.field(default=b"", init=False)
     _close_timed_out: bool = attrs.field(default=False, init=False)
+    # Set when the protocol's end of output closed the stream (see _end_of_output).
+    _stream_closed: bool = attrs.field(default=False, init=False)
     _handshake_headers: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
     # Set while the reader waits for the application to catch up (see _let_application_answer).
     _caught_up: trio.Event | None = attrs.field(default=None, init=False)
@@ -388,6 +390,13 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 sent; the connection stays open.
         """
         protocol = self._protocol
+        if self._reader_done.is_set():
+            # Nothing left to do: the reader saw the end and closed the stream.
+            self._local_closed = True
+            self._messages.clear()
+            self._queued_bytes = 0
+            await trio.lowlevel.checkpoint()
+            return
         if protocol.state is _OPEN:
             protocol.send_close(code, reason)  # may raise for a bad code: nothing changed yet
         self._local_closed = True
@@ -491,7 +500,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 pending.event.set()
             self._reader_done.set()
             self._waiters.unpark_all()
-            await trio.aclose_forcefully(stream)
+            if not close_now(stream):
+                await trio.aclose_forcefully(stream)
 
     async def _read_loop(self, keepalive: trio.CancelScope) -> bool:
         """Read and dispatch until the stream ends (True) or a keepalive deadline (False).
@@ -522,7 +532,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 try:
                     data = await receive_some(size)
                 except _STREAM_ERRORS as exc:
-                    self._cause = self._cause or exc
+                    if not self._stream_closed:  # else: we closed it, the handshake done
+                        self._cause = self._cause or exc
                     data = b""
                 if keepalive.cancel_called:
                     # The deadline passed as the data arrived: keep the data
@@ -701,10 +712,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 if data:
                     await self._send_all(data)
                 if eof:
-                    if isinstance(self._stream, trio.abc.HalfCloseableStream):
-                        await self._stream.send_eof()
-                    else:
-                        await self._stream.aclose()
+                    await self._end_of_output()
                 completed = True
             except _STREAM_ERRORS as exc:
                 self._cause = self._cause or exc
@@ -720,6 +728,24 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 self._write_waiters.unpark()  # still writing: handed over
             else:
                 self._writing = False
+
+    async def _end_of_output(self) -> None:
+        # The protocol is done writing. Half-close only while the peer may
+        # still send something we must read: after its EOF, or once both
+        # close frames have passed (the server closes first, RFC 6455
+        # section 7.1.1), close the stream at once. That saves a shutdown()
+        # call and, on the server, a wakeup for the client's FIN per
+        # connection (measured: +N% connections/s in the handshake scenario).
+        stream = self._stream
+        protocol = self._protocol
+        done = protocol.eof_received or (
+            protocol.close_rcvd is not None and protocol.close_sent is not None
+        )
+        if not done and isinstance(stream, trio.abc.HalfCloseableStream):
+            await stream.send_eof()
+        else:
+            self._stream_closed = True
+            await stream.aclose()
 
     def _break(self) -> None:
         protocol = self._protocol

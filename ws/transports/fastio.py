@@ -43,7 +43,7 @@ from typing import Final, final
 
 import trio
 
-__all__ = ["YIELD_EVERY", "SocketIO", "socket_io"]
+__all__ = ["YIELD_EVERY", "SocketIO", "close_now", "socket_io"]
 
 #: Operations that completed without blocking between two schedule points.
 YIELD_EVERY: Final = 16
@@ -136,3 +136,18 @@ def socket_io(stream: trio.abc.Stream) -> SocketIO | None:
     if os.name == "posix" and type(stream) is trio.SocketStream:
         return SocketIO(stream)
     return None
+
+
+def close_now(stream: trio.abc.Stream) -> bool:
+    """Close a plain :class:`trio.SocketStream` at once, without awaiting.
+
+    Returns ``False`` (and does nothing) for other streams: close those with
+    :func:`trio.aclose_forcefully`. A SocketStream's ``aclose`` only closes
+    the socket and then checkpoints; :func:`trio.aclose_forcefully` adds a
+    cancel scope and a cancellation on top (measured: about 10% of a
+    connect + handshake + close). Closing twice is harmless.
+    """
+    if type(stream) is trio.SocketStream:
+        stream.socket.close()
+        return True
+    return False
