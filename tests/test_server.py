@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -283,3 +285,75 @@ async def test_serve_websocket_keyword_settings() -> None:
                     await conn.get_message()
                 assert info.value.reason.code == 1009
             nursery.cancel_scope.cancel()
+
+
+class _FlakyListener(trio.abc.Listener[trio.abc.Stream]):
+    """A listener whose accept() first fails with the given errnos, then hands out memory streams."""
+
+    def __init__(self, errnos: list[int]) -> None:
+        self.errnos = errnos
+        self.peers: list[trio.abc.Stream] = []
+        self.closed = False
+
+    async def accept(self) -> trio.abc.Stream:
+        await trio.lowlevel.checkpoint()
+        if self.errnos:
+            code = self.errnos.pop(0)
+            raise OSError(code, os.strerror(code))
+        if len(self.peers) >= 1:
+            await trio.sleep_forever()
+        ours, theirs = trio.testing.memory_stream_pair()
+        self.peers.append(theirs)
+        return ours
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await trio.lowlevel.checkpoint()
+
+
+async def test_accept_out_of_file_descriptors_is_logged_and_retried(
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
+) -> None:
+    """accept() failing with EMFILE/ENFILE is logged, retried after 0.1 s, and serving goes on."""
+    caplog.set_level(logging.ERROR, logger="ws")
+    listener = _FlakyListener([errno.EMFILE, errno.ENFILE])
+    served: list[str] = []
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        served.append(request.path)
+        await request.reject(404)
+
+    async with trio.open_nursery() as nursery:
+        server = ws.WebSocketServer(handler, [listener])
+        await nursery.start(server.run)
+        start = trio.current_time()
+        while not listener.peers:
+            await trio.sleep(0.01)
+        assert trio.current_time() - start >= 0.2  # two retries, 0.1 s apart
+        peer = listener.peers[0]
+        await peer.send_all(
+            b"GET /after HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        response = await peer.receive_some()
+        assert response.startswith(b"HTTP/1.1 404 "), response
+        nursery.cancel_scope.cancel()
+    assert served == ["/after"]
+    assert listener.closed
+    messages = [r.getMessage() for r in caplog.records if r.name == "ws"]
+    assert len(messages) == 2
+    assert "EMFILE" in messages[0] and "ENFILE" in messages[1]
+
+
+async def test_other_accept_errors_stop_the_server() -> None:
+    """An accept() error that is not about capacity propagates out of the server, unwrapped."""
+    listener = _FlakyListener([errno.EBADF])
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        raise AssertionError("no connection is accepted")
+
+    server = ws.WebSocketServer(handler, [listener])
+    with pytest.raises(OSError) as info:
+        await server.run()
+    assert info.value.errno == errno.EBADF
+    assert listener.closed

@@ -130,3 +130,47 @@ async def test_connected_from_accepted_stream() -> None:
     client, server = await tcp_pair("127.0.0.1")
     async with client.stream, server.stream:
         assert server == Connected(server.stream, client.remote, client.local)
+
+
+@pytest.mark.parametrize(
+    ("host", "family"),
+    [
+        ("127.0.0.1", socket.AF_INET),
+        ("10.1.2.3", socket.AF_INET),
+        ("::1", socket.AF_INET6),
+        ("2001:db8::1", socket.AF_INET6),
+        ("localhost", None),
+        ("example.org", None),
+        ("1.2.3", None),  # inet_aton would take it; it is a name to resolve here
+        ("fe80::1%eth0", None),  # a zone: left to trio's resolver
+        ("", None),
+    ],
+)
+def test_literal_family_tells_ip_literals_from_names(host: str, family: int | None) -> None:
+    """IP literals connect directly; everything else goes through trio's resolver."""
+    from ws.transports.tcp import _literal_family
+
+    assert _literal_family(host) == family
+
+
+async def test_refused_connection_by_name_raises_connection_refused_error() -> None:
+    """A name whose every address refuses gives ConnectionRefusedError too."""
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        port = reserved.getsockname()[1]
+        with pytest.raises(ConnectionRefusedError):
+            await connect_tcp("localhost", port)
+
+
+async def test_cancelled_connect_to_a_literal_leaves_no_socket_open() -> None:
+    """Cancelling a connect to an IP literal closes its socket (no ResourceWarning)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await connect_tcp("127.0.0.1", 9)
+        assert scope.cancelled_caught
+        gc.collect()
