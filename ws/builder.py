@@ -17,6 +17,7 @@ from ws.extensions.base import Extension
 from ws.handshake.client import ClientHandshake, HandshakeAccepted, HandshakeRejected
 from ws.handshake.request import HandshakeRequest
 from ws.handshake.server import ServerHandshake
+from ws.transports.fastio import io_for
 from ws.options import ClientOptions, ServerOptions
 from ws.protocol import Protocol, Side
 from ws.transports.endpoint import Address
@@ -97,13 +98,14 @@ async def perform_client_handshake(
         origin=options.origin,
         limits=options.handshake_limits,
     )
+    io = io_for(stream)
     try:
-        await stream.send_all(handshake.data_to_send())
+        await io.send_all(handshake.data_to_send())
         while True:
             result = handshake.next_result()
             if result is not None:
                 break
-            data = await stream.receive_some(options.receive_buffer_size)
+            data = await io.receive_some(options.receive_buffer_size)
             if data:
                 handshake.receive_data(bytes(data))
             else:
@@ -129,6 +131,7 @@ async def read_client_request(
         HandshakeError: The stream broke or ended.
     """
     handshake: ServerHandshake[Extension] = ServerHandshake(limits=options.handshake_limits)
+    io = io_for(stream)
     try:
         while True:
             try:
@@ -140,7 +143,7 @@ async def read_client_request(
                 raise
             if request is not None:
                 break
-            data = await stream.receive_some(options.receive_buffer_size)
+            data = await io.receive_some(options.receive_buffer_size)
             if data:
                 handshake.receive_data(bytes(data))
             else:

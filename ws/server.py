@@ -39,7 +39,7 @@ from ws.options import (
 )
 from ws.protocol import Side
 from ws.transports.endpoint import Address, Connected, listener_address
-from ws.transports.fastio import close_now
+from ws.transports.fastio import close_now, io_for
 from ws.transports.memory import MemoryListener
 from ws.transports.tcp import open_tcp_listeners
 from ws.transports.unix import open_unix_listener
@@ -140,7 +140,7 @@ class WebSocketRequest:
         )
         self._connection = connection
         try:
-            await self._connected.stream.send_all(response)
+            await io_for(self._connected.stream).send_all(response)
         except _STREAM_ERRORS as exc:
             raise HandshakeError(f"the client went away during the handshake: {exc!r}") from exc
         connection.start_reader(self._nursery)

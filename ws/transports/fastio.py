@@ -39,11 +39,11 @@ callers use the stream's own methods.
 from __future__ import annotations
 
 import os
-from typing import Final, final
+from typing import Final, Protocol, final
 
 import trio
 
-__all__ = ["YIELD_EVERY", "SocketIO", "close_now", "socket_io"]
+__all__ = ["YIELD_EVERY", "ByteIO", "SocketIO", "close_now", "io_for", "socket_io"]
 
 #: Operations that completed without blocking between two schedule points.
 YIELD_EVERY: Final = 16
@@ -136,6 +136,24 @@ def socket_io(stream: trio.abc.Stream) -> SocketIO | None:
     if os.name == "posix" and type(stream) is trio.SocketStream:
         return SocketIO(stream)
     return None
+
+
+class ByteIO(Protocol):
+    """What :func:`io_for` returns: a stream's two I/O methods, fast or not."""
+
+    async def receive_some(self, max_bytes: int) -> bytes | bytearray:
+        """Read at most ``max_bytes``; ``b""`` at EOF."""
+        ...
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write all of ``data``."""
+        ...
+
+
+def io_for(stream: trio.abc.Stream) -> ByteIO:
+    """A :class:`SocketIO` for a plain SocketStream on POSIX, else the stream itself."""
+    fast = socket_io(stream)
+    return stream if fast is None else fast
 
 
 def close_now(stream: trio.abc.Stream) -> bool:
