@@ -127,6 +127,30 @@ def test_error_in_a_later_read_fails_at_once() -> None:
     assert state(p) is State.CLOSED
 
 
+def test_error_in_a_later_read_held_back_for_undelivered_messages() -> None:
+    """With hold_errors (the caller still holds messages), a later read's error waits too (case 4.1.5)."""
+    p = Protocol(Side.SERVER)
+    p.receive_data(client_frame(Opcode.TEXT, b"Hello, world!"))
+    assert p.events_received() == [Message("Hello, world!")]
+    p.receive_data(client_frame(0x7, b"reserved") + client_frame(Opcode.PING, b""), hold_errors=True)
+    assert pending(p)
+    assert state(p) is State.OPEN
+    assert p.events_received() == []
+    p.send_text("Hello, world!")  # the application answers the message it still had
+    assert summary(p.data_to_send()) == [text_frame("Hello, world!"), "close 1002", "EOF"]
+    assert state(p) is State.CLOSED
+    assert p.events_received() == []  # the ping after the bad frame is never read
+
+
+def test_hold_errors_without_an_error_changes_nothing() -> None:
+    """hold_errors only matters when the bytes hold a protocol error."""
+    p = Protocol(Side.SERVER)
+    p.receive_data(client_frame(Opcode.TEXT, b"a"), hold_errors=True)
+    assert not pending(p)
+    assert p.events_received() == [Message("a")]
+    assert p.data_to_send() == []
+
+
 def test_error_after_fragmented_message() -> None:
     """A continuation with nothing to continue, after a complete fragmented message (case 5.15)."""
     p = Protocol(Side.SERVER)

@@ -304,12 +304,19 @@ class Protocol:
 
     # -- receiving -------------------------------------------------------
 
-    def receive_data(self, data: BytesLike) -> None:
+    def receive_data(self, data: BytesLike, *, hold_errors: bool = False) -> None:
         """Feed bytes read from the transport.
 
         Protocol errors in them do not raise: they fail the connection (a
         close frame with the error's code is queued and :attr:`error` is
         set).
+
+        Args:
+            data: The bytes.
+            hold_errors: The caller still holds messages from earlier calls
+                that the application has not taken: hold a protocol error in
+                ``data`` back (:attr:`error_pending`) as if those messages
+                had come in the same bytes.
         """
         if self._pending_error is not None:
             self._apply_pending_error()
@@ -327,7 +334,9 @@ class Protocol:
                 if self._can_peek and parser.buffered:
                     self._check_partial_text()
         except RemoteProtocolError as exc:
-            if any(type(event) is Message or type(event) is Fragment for event in self._events):
+            if hold_errors or any(
+                type(event) is Message or type(event) is Fragment for event in self._events
+            ):
                 # Let the caller deliver (and answer) these messages first.
                 self._pending_error = exc
             else:

@@ -319,7 +319,8 @@ async def _accept_loop(
 
     What :func:`trio.serve_listeners` does, less the ``aclose_forcefully``
     it wraps around every handler: ``_serve_stream`` closes its stream
-    itself, more cheaply (measured: 8% of a connect + handshake + close).
+    itself, more cheaply (measured, sequential connect + handshake + close
+    in one process, 4 x 3,000: 1,567 against 1,372 connections/s).
     """
     async with listener:
         while True:

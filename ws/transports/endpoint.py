@@ -8,7 +8,6 @@ socket, or a description for an in-memory or a user-supplied stream.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import os
 import socket as _stdlib_socket
@@ -44,15 +43,7 @@ def _to_ip_address(value: str | IPAddress) -> IPAddress:
         return value
     if not isinstance(value, str):
         raise TypeError(f"address must be a str or an ipaddress address, not {value!r}")
-    return _parse_ip_address(value)
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_ip_address(text: str) -> IPAddress:
-    # Every connection makes two Endpoints, and ipaddress parses in pure
-    # Python (measured: about 12 us per address); a server sees the same
-    # few addresses again and again. The objects are immutable.
-    return ipaddress.ip_address(text)
+    return ipaddress.ip_address(value)
 
 
 def _check_port(instance: Endpoint, attribute: attrs.Attribute[int], value: int) -> None:

@@ -28,8 +28,9 @@ Errors follow trio's stream vocabulary: an ``OSError`` from the socket is a
 process is a :class:`trio.ClosedResourceError`. A ``send_all`` cancelled
 half-way may leave part of its data written, as trio's own may.
 
-Measured (bench/run.py --same-core, 3 runs, against trio's stream methods):
-64-byte round trips +33%, 500 connections x 200 round trips +45%.
+Measured (bench/run.py --same-core, 3 runs each, ratios to raw Trio before
+and after): 64-byte round trips 0.63x to 0.78x, pipelined 0.78x to 1.16x,
+500 connections x 200 round trips 0.41x to 0.83x, 64 KiB echo 0.62x to 0.86x.
 
 Only POSIX systems read and write sockets with ``os.read``/``os.write``;
 :func:`socket_io` returns ``None`` elsewhere, and for other streams, and
@@ -99,12 +100,13 @@ class SocketIO:
             try:
                 data = _READ(fd, max_bytes)
             except BlockingIOError:
-                await _wait_readable(fd)
-                continue
+                pass  # wait outside the except block, which would keep the error alive
             except OSError as exc:
                 raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
-            await self._fair()
-            return data
+            else:
+                await self._fair()
+                return data
+            await _wait_readable(fd)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``.
@@ -122,11 +124,12 @@ class SocketIO:
                 fd = self._fileno()
                 try:
                     sent += _WRITE(fd, view[sent:] if sent else view)
+                    continue
                 except BlockingIOError:
                     blocked = True
-                    await _wait_writable(fd)
                 except OSError as exc:
                     raise trio.BrokenResourceError(f"socket write failed: {exc}") from exc
+                await _wait_writable(fd)
         if not blocked:
             await self._fair()
 
@@ -162,8 +165,9 @@ def close_now(stream: trio.abc.Stream) -> bool:
     Returns ``False`` (and does nothing) for other streams: close those with
     :func:`trio.aclose_forcefully`. A SocketStream's ``aclose`` only closes
     the socket and then checkpoints; :func:`trio.aclose_forcefully` adds a
-    cancel scope and a cancellation on top (measured: about 10% of a
-    connect + handshake + close). Closing twice is harmless.
+    cancel scope and a cancellation on top (measured, sequential connect +
+    handshake + close in one process: 1,356 against about 1,500
+    connections/s). Closing twice is harmless.
     """
     if type(stream) is trio.SocketStream:
         stream.socket.close()

@@ -58,8 +58,9 @@ def _literal_family(host: str) -> int | None:
 
 async def _connect_literal(family: int, host: str, port: int) -> trio.SocketStream:
     # One address, so none of open_tcp_stream's happy eyeballs: no
-    # getaddrinfo, no nursery, no task (measured: 20% of the cost of a
-    # whole WebSocket connect + handshake + close on 127.0.0.1).
+    # getaddrinfo, no nursery, no task (measured, sequential WebSocket
+    # connect + handshake + close in one process on 127.0.0.1, 4 x 3,000:
+    # 1,567 against 1,298 connections/s).
     sock = trio.socket.socket(family, socket.SOCK_STREAM)
     try:
         await sock.connect((host, port))
