@@ -81,12 +81,6 @@ class SocketIO:
             raise trio.ClosedResourceError("the stream is closed")
         return fd
 
-    async def _fair(self) -> None:
-        self._ops += 1
-        if self._ops >= YIELD_EVERY:
-            self._ops = 0
-            await _cancel_shielded_checkpoint()
-
     async def receive_some(self, max_bytes: int) -> bytes:
         """Read at most ``max_bytes`` (at least one); ``b""`` at EOF.
 
@@ -104,7 +98,13 @@ class SocketIO:
             except OSError as exc:
                 raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
             else:
-                await self._fair()
+                # Inlined fairness counter (an awaited helper would build a
+                # coroutine per call): a schedule point every YIELD_EVERY.
+                ops = self._ops + 1
+                if ops >= YIELD_EVERY:
+                    ops = 0
+                    await _cancel_shielded_checkpoint()
+                self._ops = ops
                 return data
             await _wait_readable(fd)
 
@@ -131,7 +131,11 @@ class SocketIO:
                     raise trio.BrokenResourceError(f"socket write failed: {exc}") from exc
                 await _wait_writable(fd)
         if not blocked:
-            await self._fair()
+            ops = self._ops + 1
+            if ops >= YIELD_EVERY:
+                ops = 0
+                await _cancel_shielded_checkpoint()
+            self._ops = ops
 
 
 def socket_io(stream: trio.abc.Stream) -> SocketIO | None:
