@@ -257,7 +257,7 @@ class WebSocketServer:
             # Once accepted, the connection's reader closes the stream when
             # it ends; close it here in every other case.
             connection = None if request is None else request.connection
-            if connection is None or not connection._reader_done.is_set():
+            if connection is None or not connection._reader_done:
                 if not close_now(stream):
                     await trio.aclose_forcefully(stream)
 
@@ -292,7 +292,7 @@ class WebSocketServer:
             connection = request.connection
             if cancelled:
                 pass
-            elif connection is not None and connection._reader_done.is_set():
+            elif connection is not None and connection._reader_done:
                 await connection.aclose()  # the peer closed: only marks it closed
             elif connection is not None:
                 with trio.move_on_after(self._options.disconnect_timeout):
