@@ -39,7 +39,7 @@ from ws.options import (
 )
 from ws.protocol import Side
 from ws.transports.endpoint import Address, Connected, listener_address
-from ws.transports.fastio import close_now, io_for
+from ws.transports.fastio import close_forcefully, io_for
 from ws.transports.memory import MemoryListener
 from ws.transports.tcp import open_tcp_listeners
 from ws.transports.unix import open_unix_listener
@@ -258,8 +258,7 @@ class WebSocketServer:
             # it ends; close it here in every other case.
             connection = None if request is None else request.connection
             if connection is None or not connection._reader_done:
-                if not close_now(stream):
-                    await trio.aclose_forcefully(stream)
+                await close_forcefully(stream)
 
     async def _run_handler(self, request: WebSocketRequest) -> None:
         cancelled = False
@@ -292,12 +291,11 @@ class WebSocketServer:
             connection = request.connection
             if cancelled:
                 pass
-            elif connection is not None and connection._reader_done:
-                await connection.aclose()  # the peer closed: only marks it closed
             elif connection is not None:
-                with trio.move_on_after(self._options.disconnect_timeout):
-                    with contextlib.suppress(WebSocketError):
-                        await connection.aclose()
+                # Bounded by disconnect_timeout: accept() gives the
+                # connection that close timeout, and aclose() keeps to it.
+                with contextlib.suppress(WebSocketError):
+                    await connection.aclose()
             elif not request._answered:
                 # The handler returned without answering: refuse politely.
                 with contextlib.suppress(WebSocketError):

@@ -9,6 +9,8 @@ its options document, and that a well-behaved client is served meanwhile.
 from __future__ import annotations
 
 import resource
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Final
 
 import pytest
@@ -199,26 +201,38 @@ async def test_hundred_thousand_tiny_fragments(autojump: trio.testing.MockClock)
             await check_echo(server)
 
 
+@asynccontextmanager
+async def _stalled_flood(peer: RawPeer, data: bytes, times: int) -> AsyncIterator[list[int]]:
+    """Send ``data`` up to ``times`` times in the background; enter once the sends stall.
+
+    The attacker never reads, so the sends stall when the server stops
+    reading too and TCP pushes back. Yields how many sends completed (it
+    may still grow); the flood is cancelled on exit.
+    """
+    sent = [0]
+    async with trio.open_nursery() as nursery:
+
+        async def flood() -> None:
+            for _ in range(times):
+                await peer.send_quietly(data)
+                sent[0] += 1
+
+        nursery.start_soon(flood)
+        await _stalled(sent)
+        yield sent
+        nursery.cancel_scope.cancel()
+
+
 async def test_ping_flood_without_reading(autojump: trio.testing.MockClock) -> None:
     """100,000 pings from a peer that never reads: the pongs we owe do not pile up in memory."""
     batch = frame(PING, b"p" * 125) * 1000  # 131 KB; the pongs owed total 12.7 MB
-    sent = [0]
     with trio.fail_after(120):
         async with live_server(FAST) as server:
             peer = await opened(server)
             with MemoryMeter() as memory:
-                async with trio.open_nursery() as nursery:
-
-                    async def flood() -> None:
-                        for _ in range(100):
-                            await peer.send_quietly(batch)
-                            sent[0] += 1
-
-                    nursery.start_soon(flood)
-                    await _stalled(sent)
+                async with _stalled_flood(peer, batch, 100):
                     memory.sample()
                     await check_echo(server)  # others are served while the flood is stuck
-                    nursery.cancel_scope.cancel()
             assert memory.peak < 4 * MiB, memory
             await reset(peer)
             await wait_until(lambda: server.running == 0)
@@ -228,23 +242,13 @@ async def test_ping_flood_without_reading(autojump: trio.testing.MockClock) -> N
 async def test_large_echoes_never_read(autojump: trio.testing.MockClock) -> None:
     """A peer asking for 64 MiB of echoes and never reading them costs bounded memory."""
     message = frame(BINARY, b"e" * (512 * 1024))
-    sent = [0]
     with trio.fail_after(120):
         async with live_server(FAST) as server:
             peer = await opened(server)
             with MemoryMeter() as memory:
-                async with trio.open_nursery() as nursery:
-
-                    async def ask() -> None:
-                        for _ in range(128):
-                            await peer.send_quietly(message)
-                            sent[0] += 1
-
-                    nursery.start_soon(ask)
-                    await _stalled(sent)
+                async with _stalled_flood(peer, message, 128) as sent:
                     memory.sample()
                     await check_echo(server)
-                    nursery.cancel_scope.cancel()
             assert sent[0] < 128  # the server stopped reading: TCP pushed back
             assert memory.peak < 12 * MiB, memory
             await reset(peer)

@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from ws.transports.fastio import YIELD_EVERY, SocketIO, socket_io
+from ws.transports.fastio import YIELD_EVERY, SocketIO, close_forcefully, socket_io
 
 
 @asynccontextmanager
@@ -181,3 +181,17 @@ async def test_operations_that_do_not_block_still_yield_now_and_then() -> None:
             await receiver.receive_some(1)  # the data is there: never blocks
         assert turns - before >= 2
         stop = True
+
+
+async def test_close_forcefully_closes_socket_streams_and_others() -> None:
+    """close_forcefully closes a SocketStream's socket at once, and other streams the trio way."""
+    async with socket_pair() as (a, b):
+        await close_forcefully(a)
+        assert a.socket.fileno() == -1
+        assert await b.receive_some(10) == b""  # the peer sees EOF
+        await close_forcefully(a)  # twice is harmless
+    left, right = trio.testing.memory_stream_pair()
+    await close_forcefully(left)
+    with pytest.raises(trio.ClosedResourceError):
+        await left.send_all(b"x")
+    assert await right.receive_some(10) == b""
