@@ -62,6 +62,14 @@ async def expect_close(peer: RawPeer, code: int, *, hang_on: bool = False) -> No
         await peer.aclose()
 
 
+async def violate(peer: RawPeer, attack: bytes, code: int) -> None:
+    """Send ``attack``: a close with ``code`` and TCP close follow, within the memory budget."""
+    with MemoryMeter() as memory:
+        await peer.send(attack)
+        await expect_close(peer, code)
+    assert memory.peak < _VIOLATION_BUDGET, memory
+
+
 _PROTOCOL_ERRORS = {
     "unmasked-text": frame(TEXT, b"hello", mask=None),
     "unmasked-close": frame(CLOSE, close_payload(1000), mask=None),
@@ -101,10 +109,7 @@ async def test_protocol_violation_gets_1002(
     with trio.fail_after(20):
         async with live_server(FAST) as server:
             peer = await opened(server)
-            with MemoryMeter() as memory:
-                await peer.send(attack)
-                await expect_close(peer, 1002)
-            assert memory.peak < _VIOLATION_BUDGET, memory
+            await violate(peer, attack, 1002)
             await check_echo(server)
             await wait_until(lambda: server.running == 0)
             assert sorted(server.closes) == [1000, 1002]
@@ -128,10 +133,7 @@ async def test_invalid_data_gets_1007(attack: bytes, autojump: trio.testing.Mock
     with trio.fail_after(20):
         async with live_server(FAST) as server:
             peer = await opened(server)
-            with MemoryMeter() as memory:
-                await peer.send(attack)
-                await expect_close(peer, 1007)
-            assert memory.peak < _VIOLATION_BUDGET, memory
+            await violate(peer, attack, 1007)
             await check_echo(server)
 
 
@@ -153,10 +155,8 @@ async def test_invalid_utf8_in_first_fragment_fails_before_the_last(
     with trio.fail_after(20):
         async with live_server(FAST) as server:
             peer = await opened(server)
-            with MemoryMeter() as memory:
-                await peer.send(frame(TEXT, payload, fin=False))  # the final fragment never comes
-                await expect_close(peer, 1007)
-            assert memory.peak < _VIOLATION_BUDGET, memory
+            # The final fragment never comes.
+            await violate(peer, frame(TEXT, payload, fin=False), 1007)
             await check_echo(server)
 
 
@@ -183,10 +183,7 @@ async def test_message_just_over_max_size_gets_1009(
             await peer.send(frame(BINARY, b"x" * 1000))  # exactly the limit: fine
             echo = await peer.receive_frame()
             assert (echo.opcode, len(echo.payload)) == (BINARY, 1000)
-            with MemoryMeter() as memory:
-                await peer.send(attack)
-                await expect_close(peer, 1009)
-            assert memory.peak < _VIOLATION_BUDGET, memory
+            await violate(peer, attack, 1009)
             await check_echo(server)
 
 
@@ -195,8 +192,7 @@ async def test_default_limit_rejects_declared_2_62_bytes(autojump: trio.testing.
     with trio.fail_after(20):
         async with live_server(FAST) as server:
             peer = await opened(server)
-            await peer.send(frame(BINARY, b"", length=1 << 62))
-            await expect_close(peer, 1009)
+            await violate(peer, frame(BINARY, b"", length=1 << 62), 1009)
             await check_echo(server)
 
 
