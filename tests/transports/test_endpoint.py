@@ -192,3 +192,21 @@ async def test_listener_address_for_each_kind() -> None:
             pass
 
     assert listener_address(OtherListener()) == "OtherListener:listener"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_socket_endpoints_equal_the_checked_constructor(host: str) -> None:
+    """The unchecked fast path gives the same values as Endpoint(host, port, is_ssl)."""
+    client, server = await tcp_pair(host)
+    async with client.stream, server.stream:
+        for stream in (client.stream, server.stream):
+            sock = stream.socket
+            local, remote = endpoints_of(stream)
+            expected_local = Endpoint(sock.getsockname()[0], sock.getsockname()[1], False)
+            expected_remote = Endpoint(sock.getpeername()[0], sock.getpeername()[1], False)
+            assert (local, remote) == (expected_local, expected_remote)
+            assert hash(local) == hash(expected_local)
+            assert isinstance(local, Endpoint)
+            assert type(local.address) is type(ipaddress.ip_address(host))
+            assert str(local.address) == host
+            assert repr(remote) == repr(expected_remote)
