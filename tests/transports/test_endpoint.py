@@ -200,6 +200,7 @@ async def test_socket_endpoints_equal_the_checked_constructor(host: str) -> None
     client, server = await tcp_pair(host)
     async with client.stream, server.stream:
         for stream in (client.stream, server.stream):
+            assert isinstance(stream, trio.SocketStream)
             sock = stream.socket
             local, remote = endpoints_of(stream)
             expected_local = Endpoint(sock.getsockname()[0], sock.getsockname()[1], False)
