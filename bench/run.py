@@ -136,6 +136,7 @@ class Settings:
     cpu: int | None
     memory_method: str
     profile_dir: Path | None
+    idle_settle: float = 0.0
 
 
 @attrs.define
@@ -200,10 +201,12 @@ def measure_once(settings: Settings, scenario: Scenario, library: str, run: int)
         if scenario.kind is Kind.MEMORY:
             index = 0 if settings.memory_method == "tracemalloc" else 1
             client.expect("READY", limit)
+            time.sleep(settings.idle_settle)  # let the connections be idle a while
             server.send_line("measure")
             before = int(server.expect("MEMORY", 60).split()[index])
             client.send_line("go")
             client.expect("READY", limit)
+            time.sleep(settings.idle_settle)  # let the connections be idle a while
             server.send_line("measure")
             after = int(server.expect("MEMORY", 60).split()[index])
             client.send_line("go")
@@ -356,6 +359,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how idle memory is measured in the server (default: tracemalloc)",
     )
     parser.add_argument("--profile", default=None, help="write cProfile dumps into this directory")
+    parser.add_argument(
+        "--idle-settle",
+        type=float,
+        default=None,
+        help="memory: seconds the connections stay idle before each measurement"
+        " (default 3, 0 with --quick)",
+    )
     parser.add_argument("--json", default=None, help="also write every measurement to this file")
     return parser.parse_args(argv)
 
@@ -399,6 +409,7 @@ def settings_from(args: argparse.Namespace, notes: list[str]) -> Settings:
         runs=args.runs if args.runs is not None else (1 if args.quick else 3),
         duration=args.duration if args.duration is not None else (0.2 if args.quick else 2.0),
         quick=args.quick,
+        idle_settle=args.idle_settle if args.idle_settle is not None else (0.0 if args.quick else 3.0),
         cpu=cpu,
         memory_method=args.memory,
         profile_dir=profile_dir,

@@ -143,7 +143,7 @@ class WebSocketRequest:
             await io_for(self._connected.stream).send_all(response)
         except _STREAM_ERRORS as exc:
             raise HandshakeError(f"the client went away during the handshake: {exc!r}") from exc
-        connection.start_reader(self._nursery)
+        connection.start_reader(self._nursery, park_when_idle=True)
         return connection
 
     async def reject(
@@ -257,6 +257,8 @@ class WebSocketServer:
             # Once accepted, the connection's reader closes the stream when
             # it ends; close it here in every other case.
             connection = None if request is None else request.connection
+            if connection is not None:
+                connection._wake_reader()  # a quiet reader closes too, if still handed off
             if connection is None or not connection._reader_done:
                 await close_forcefully(stream)
 

@@ -73,6 +73,14 @@ class SocketIO:
         self._socket = stream.socket
         self._ops = 0
 
+    def fileno(self) -> int:
+        """The socket's descriptor.
+
+        Raises:
+            trio.ClosedResourceError: The socket is closed.
+        """
+        return self._fileno()
+
     def _fileno(self) -> int:
         # Checked before every system call: a closed socket's number may
         # already belong to another file.
