@@ -165,17 +165,20 @@ async def open_connection(
     """
     with collapse_exception_groups():
         async with trio.open_nursery() as nursery:
+            # A plain scope, not trio.fail_after: that is a @contextmanager
+            # generator, which costs more than the scope itself.
+            connection: WebSocketConnection | None = None
             try:
-                with trio.fail_after(options.connect_timeout):
+                with trio.CancelScope(deadline=trio.current_time() + options.connect_timeout):
                     connection = await connect(nursery)
-            except trio.TooSlowError:
-                raise ConnectionTimeout(
-                    f"no WebSocket connection within connect_timeout={options.connect_timeout}s"
-                ) from None
             except ConnectFailed:
                 raise
             except OSError as exc:
                 raise ConnectFailed(exc.errno, f"could not connect: {exc}") from exc
+            if connection is None:
+                raise ConnectionTimeout(
+                    f"no WebSocket connection within connect_timeout={options.connect_timeout}s"
+                )
             try:
                 yield connection
             except trio.Cancelled:

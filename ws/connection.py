@@ -536,7 +536,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 # (measured: a scope per read cost 20% of the round-trip
                 # rate); _read_loop arms its deadline.
                 done = False
-                scope = self._reader_scope = trio.CancelScope()
+                # Created with its deadline: setting one later costs a
+                # second update of Trio's deadline heap.
+                scope = self._reader_scope = trio.CancelScope(deadline=self._read_deadline())
                 with scope:
                     done = await self._read_loop(scope)
                 if done or self._aborted:
@@ -722,6 +724,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 _set_deadline(scope, self._close_deadline)
 
     def _arm_keepalive(self, scope: trio.CancelScope) -> None:
+        _set_deadline(scope, self._read_deadline())
+
+    def _read_deadline(self) -> float:
         # The reader waits for data until the first of: the close deadline,
         # and while open, the keepalive and the end of the quiet period.
         deadline = self._close_deadline
@@ -729,7 +734,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             deadline = min(deadline, self._idle_check_at)
             if self._ping_interval is not None:
                 deadline = min(deadline, self._keepalive_deadline())
-        _set_deadline(scope, deadline)
+        return deadline
 
     async def _finish_going_away(self) -> None:
         protocol = self._protocol
@@ -918,7 +923,12 @@ class WebSocketConnection(trio.abc.AsyncResource):
             await stream.send_eof()
         else:
             self._stream_closed = True
-            await stream.aclose()
+            if type(stream) is trio.SocketStream:
+                # Its aclose() is this plus a checkpoint, which costs a trip
+                # through the scheduler on every connection's close.
+                stream.socket.close()
+            else:
+                await stream.aclose()  # a TLS stream says goodbye first
 
     def _break(self) -> None:
         protocol = self._protocol

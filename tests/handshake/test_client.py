@@ -116,6 +116,29 @@ def test_minimal_request() -> None:
     )
 
 
+def test_request_reads_back_through_h11() -> None:
+    """The request, serialized without h11, is one h11's server side reads back field for field."""
+    extra = [(b"Authorization", b"Basic eDp5"), (b"X-Tab", b"a\tb"), (b"X-Empty", b"")]
+    client: Client = ClientHandshake(
+        host="example.com", resource="/a?b=c", subprotocols=["chat"], extra_headers=extra, key=KEY
+    )
+    server = h11.Connection(h11.SERVER)
+    server.receive_data(client.data_to_send())
+    request = server.next_event()
+    assert isinstance(request, h11.Request)
+    assert (request.method, request.target, request.http_version) == (b"GET", b"/a?b=c", b"1.1")
+    assert [(name, value) for name, value in request.headers.raw_items()] == [
+        (b"Host", b"example.com"),
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Key", KEY.encode()),
+        (b"Sec-WebSocket-Version", b"13"),
+        (b"Sec-WebSocket-Protocol", b"chat"),
+        *extra,
+    ]
+    assert isinstance(server.next_event(), h11.EndOfMessage)
+
+
 def test_default_key_is_random() -> None:
     """Each handshake gets a fresh key by default."""
     first: Client = ClientHandshake(host="a", resource="/")

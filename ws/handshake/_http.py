@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from ws.errors import LocalProtocolError
 
-__all__ = ["check_field", "drop_reserved", "serialize_response"]
+__all__ = ["check_field", "drop_reserved", "serialize_request", "serialize_response"]
 
 # RFC 7230 section 3.2: field-name = token.
 _FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -35,6 +35,14 @@ def drop_reserved(
         if name.lower() not in reserved:
             kept.append((name, value))
     return kept
+
+
+def serialize_request(method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """Serialize a request head (RFC 7230 section 3.1.1); fields must be checked already."""
+    lines = [method + b" " + target + b" HTTP/1.1\r\n"]
+    lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def serialize_response(status_code: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
