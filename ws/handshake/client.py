@@ -47,7 +47,7 @@ import h11
 
 from ws.errors import ConnectionRejected, InvalidResponse, LocalProtocolError
 from ws.handshake._head import HeadBuffer
-from ws.handshake._http import check_field, drop_reserved, serialize_request
+from ws.handshake._http import check_field, drop_reserved, parse_plain_101, serialize_request
 from ws.handshake.headers import build_extension_list, build_subprotocol_list, is_token
 from ws.handshake.hooks import ClientExtensionFactoryHook, E
 from ws.handshake.keys import generate_key, is_valid_key
@@ -64,6 +64,7 @@ _H11_UPGRADE_REQUEST = h11.Request(
     target=b"/",
     headers=[(b"Host", b"ws"), (b"Upgrade", b"websocket"), (b"Connection", b"Upgrade")],
 )
+_H11_END = h11.EndOfMessage()
 
 # Fields the request sets itself; extra_headers with these names are left out.
 _RESERVED = frozenset(
@@ -227,7 +228,9 @@ class ClientHandshake(Generic[E]):
     key: str = attrs.field(factory=generate_key, validator=_check_key)
     _state: _State = attrs.field(default=_State.IDLE, init=False)
     _extra: list[tuple[bytes, bytes]] = attrs.field(init=False)
-    _conn: h11.Connection = attrs.field(init=False)
+    # Made when a head is not plain (see _http.parse_plain_101), or for a
+    # rejection's body: a plain 101 needs no h11 connection at all.
+    _conn: h11.Connection | None = attrs.field(default=None, init=False)
     _head: HeadBuffer = attrs.field(init=False)
     _limit_error: InvalidResponse | None = attrs.field(default=None, init=False)
     _result: HandshakeAccepted[E] | HandshakeRejected | None = attrs.field(default=None, init=False)
@@ -241,9 +244,16 @@ class ClientHandshake(Generic[E]):
         reserved = _RESERVED if self.origin is None else _RESERVED | {b"origin"}
         return drop_reserved(self.extra_headers, reserved)
 
-    @_conn.default
-    def _make_conn(self) -> h11.Connection:
-        return h11.Connection(h11.CLIENT, max_incomplete_event_size=self.limits.max_head_size)
+    def _h11(self) -> h11.Connection:
+        conn = self._conn
+        if conn is None:
+            conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=self.limits.max_head_size)
+            # h11 only has to know that a GET with an upgrade offer went out
+            # to read the response that follows: it is told of a constant one.
+            conn.send(_H11_UPGRADE_REQUEST)
+            conn.send(_H11_END)
+            self._conn = conn
+        return conn
 
     @_head.default
     def _make_head(self) -> HeadBuffer:
@@ -296,13 +306,9 @@ class ClientHandshake(Generic[E]):
             headers.append((b"Sec-WebSocket-Extensions", value.encode("ascii")))
         headers.extend(self._extra)
         # Serialized here, like the server's responses: every field was
-        # checked when it was given. h11 only has to know that a GET with
-        # an upgrade offer went out, to read the response that follows, so
-        # it is handed a constant one (measured: building and checking an
+        # checked when it was given (measured: building and checking an
         # h11.Request per connection took 3% of a sequential connect +
         # handshake + close).
-        self._conn.send(_H11_UPGRADE_REQUEST)
-        self._conn.send(h11.EndOfMessage())
         self._transition(_Input.SEND_REQUEST)
         return serialize_request(b"GET", self.resource.encode("ascii"), headers)
 
@@ -329,7 +335,7 @@ class ClientHandshake(Generic[E]):
                     self._head.clear()
         elif state is _State.READING_BODY:
             if data:  # h11 takes b"" for the end of the stream
-                self._conn.receive_data(bytes(data))
+                self._h11().receive_data(bytes(data))
                 self._read_body()
         elif state is _State.IDLE:
             raise LocalProtocolError("receive_data() called before data_to_send()")
@@ -342,7 +348,7 @@ class ClientHandshake(Generic[E]):
     def receive_eof(self) -> None:
         """Note that the server closed its side of the connection."""
         if not self._eof and self._state is _State.READING_BODY:
-            self._conn.receive_data(b"")
+            self._h11().receive_data(b"")
             self._read_body()
         self._eof = True
 
@@ -380,9 +386,14 @@ class ClientHandshake(Generic[E]):
                         InvalidResponse("connection closed before the end of the response head")
                     )
                 return None
-            self._conn.receive_data(self._head.pop_head())
+            head = self._head.pop_head()
+            plain = parse_plain_101(head)  # the common shape, without h11's cost
+            if plain is not None:
+                return self._accept(list(plain))
+            conn = self._h11()
+            conn.receive_data(head)
             try:
-                event = self._conn.next_event()
+                event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 raise self._fail(InvalidResponse(f"invalid HTTP response: {exc}")) from exc
             # HeadBuffer ends a head where h11 does, so a whole head is a response or an error.
@@ -430,17 +441,18 @@ class ClientHandshake(Generic[E]):
         self._headers = tuple(event.headers)
         self._transition(_Input.REJECTED)
         rest = self._head.take_rest()
+        conn = self._h11()
         if rest:
-            self._conn.receive_data(rest)
+            conn.receive_data(rest)
         if self._eof:
-            self._conn.receive_data(b"")
+            conn.receive_data(b"")
         self._read_body()
 
     def _read_body(self) -> None:
         limit = self.limits.max_body_size
         while True:
             try:
-                event = self._conn.next_event()
+                event = self._h11().next_event()
             except h11.RemoteProtocolError:
                 break  # a broken body ends the body; the rejection stands
             if event is h11.NEED_DATA:

@@ -22,6 +22,7 @@ import attrs
 import h11
 
 from ws.errors import InvalidRequest
+from ws.handshake._http import parse_plain_request
 from ws.handshake.headers import (
     combine_values,
     parse_extension_list,
@@ -94,29 +95,13 @@ def parse_request(head: bytes, limits: HandshakeLimits) -> HandshakeRequest:
         ws.errors.InvalidRequest: The head is not valid HTTP/1.1 (400), has
             another HTTP version (505) or announces a body (400).
     """
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_size)
-    conn.receive_data(head)
-    try:
-        event = conn.next_event()
-    except h11.RemoteProtocolError as exc:
-        raise InvalidRequest(f"invalid HTTP request: {exc}", http_status=400) from exc
-    # HeadBuffer ends a head where h11 does, so a whole head is a request or an error.
-    assert isinstance(event, h11.Request)
-    # RFC 6455 section 4.1: "The method of the request MUST be GET, and the
-    # HTTP version MUST be at least 1.1." We speak HTTP/1.1 only.
-    if event.http_version != b"1.1":
-        http_version = event.http_version.decode("ascii")
-        raise InvalidRequest(f"HTTP/{http_version} is not supported", http_status=505)
-    headers = tuple((name, value) for name, value in event.headers)
-    names = {name for name, _ in headers}
-    # A body would arrive where the frames do; it must never be read as frames.
-    if b"transfer-encoding" in names or any(
-        name == b"content-length" and int(value) > 0 for name, value in headers
-    ):
-        raise InvalidRequest("an opening handshake request has no body", http_status=400)
-
-    method = event.method.decode("ascii")
-    target = event.target.decode("ascii")
+    plain = parse_plain_request(head)  # the common shape, without h11's cost
+    if plain is None:
+        method, target, headers = _parse_with_h11(head, limits)
+    else:
+        method = "GET"
+        target = plain[0].decode("ascii")
+        headers = plain[1]
     resource = _resource_name(target)
     subprotocols, protocol_error = _parse_field(
         headers, b"sec-websocket-protocol", parse_subprotocol_list, []
@@ -146,6 +131,33 @@ def parse_request(head: bytes, limits: HandshakeLimits) -> HandshakeRequest:
         version=version,
         error=next((error for error in checks if error is not None), None),
     )
+
+
+def _parse_with_h11(
+    head: bytes, limits: HandshakeLimits
+) -> tuple[str, str, tuple[tuple[bytes, bytes], ...]]:
+    """What parse_request needs from h11: method, target and fields, or InvalidRequest."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_size)
+    conn.receive_data(head)
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise InvalidRequest(f"invalid HTTP request: {exc}", http_status=400) from exc
+    # HeadBuffer ends a head where h11 does, so a whole head is a request or an error.
+    assert isinstance(event, h11.Request)
+    # RFC 6455 section 4.1: "The method of the request MUST be GET, and the
+    # HTTP version MUST be at least 1.1." We speak HTTP/1.1 only.
+    if event.http_version != b"1.1":
+        http_version = event.http_version.decode("ascii")
+        raise InvalidRequest(f"HTTP/{http_version} is not supported", http_status=505)
+    headers = tuple((name, value) for name, value in event.headers)
+    names = {name for name, _ in headers}
+    # A body would arrive where the frames do; it must never be read as frames.
+    if b"transfer-encoding" in names or any(
+        name == b"content-length" and int(value) > 0 for name, value in headers
+    ):
+        raise InvalidRequest("an opening handshake request has no body", http_status=400)
+    return event.method.decode("ascii"), event.target.decode("ascii"), headers
 
 
 def _resource_name(target: str) -> str | None:
