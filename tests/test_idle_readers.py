@@ -9,9 +9,12 @@ server shutting down.
 
 from __future__ import annotations
 
+import math
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import cast
 
 import pytest
 import trio
@@ -360,3 +363,73 @@ def test_streams_without_a_socket_never_park() -> None:
     )
     assert connection._socket_io is None
     assert not connection._hand_off_idle()
+
+
+async def test_a_socket_closed_under_a_parked_connection_is_noticed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The poller's sweep finds a socket closed behind its back; the handler sees 1006."""
+    handler_saw: list[int] = []
+    accepted: list[WebSocketConnection] = []
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        connection = await request.accept()
+        accepted.append(connection)
+        try:
+            await connection.get_message()
+        except ws.ConnectionClosed as exc:
+            handler_saw.append(exc.reason.code)
+
+    async with _server(handler, ping_interval=None) as (port, _):
+        async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False):
+            await trio.sleep(QUIET)
+            (connection,) = accepted
+            assert _parked(connection)
+            stream = connection.stream
+            assert isinstance(stream, trio.SocketStream)
+            stream.socket.close()  # behind the connection's back
+            start = trio.current_time()
+            with trio.fail_after(_idle.SWEEP_EVERY + 1):
+                while not handler_saw:
+                    await trio.sleep(0.1)
+            assert trio.current_time() - start <= _idle.SWEEP_EVERY
+    assert handler_saw == [1006]
+
+
+class _FakeConnection:
+    """What the poller calls on a parked connection."""
+
+    def __init__(self) -> None:
+        self.woken = 0
+        self._idle = True
+        self._idle_count = 1
+
+    def _wake_reader(self) -> None:
+        self.woken += 1
+
+    def _idle_socket_closed(self) -> bool:
+        return False
+
+
+async def test_a_reused_descriptor_wakes_the_connection_it_belonged_to() -> None:
+    """Parking on a number still held by a stale entry wakes the stale connection first."""
+    poller = _idle.IdlePoller()
+    first, first_peer = socket.socketpair()
+    stale = _FakeConnection()
+    fd = first.fileno()
+    poller.park(cast(WebSocketConnection, stale), fd, math.inf, 1)
+    first.close()  # the kernel drops it from the epoll set; the number is free
+    second, second_peer = socket.socketpair()
+    try:
+        assert fd in (second.fileno(), second_peer.fileno())
+        reused = second if second.fileno() == fd else second_peer
+        fresh = _FakeConnection()
+        poller.park(cast(WebSocketConnection, fresh), reused.fileno(), math.inf, 1)
+        assert (stale.woken, fresh.woken) == (1, 0)
+        assert poller.parked == 1
+        poller.forget(cast(WebSocketConnection, fresh), reused.fileno())
+        assert poller.parked == 0
+    finally:
+        for sock in (first_peer, second, second_peer):
+            sock.close()
+        poller._epoll.close()

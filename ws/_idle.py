@@ -48,6 +48,12 @@ logger = logging.getLogger("ws")
 #: Whether this platform can park readers (it needs ``select.epoll``).
 AVAILABLE: Final = hasattr(select, "epoll")
 
+#: How often the poller checks that its sockets are still open: one closed
+#: under a parked connection (``connection.stream`` closed directly) would
+#: otherwise leave the epoll set without a word, and the connection would
+#: wait for ever.
+SWEEP_EVERY: Final = 5.0
+
 _poller: trio.lowlevel.RunVar[IdlePoller] = trio.lowlevel.RunVar("ws_idle_poller")
 
 
@@ -63,6 +69,7 @@ class IdlePoller:
         self._timers: list[tuple[float, int, WebSocketConnection, int]] = []
         self._order = itertools.count()
         self._scope: trio.CancelScope | None = None
+        self._next_sweep = math.inf
 
     @property
     def parked(self) -> int:
@@ -75,13 +82,24 @@ class IdlePoller:
         Raises:
             OSError: The descriptor cannot be watched (the caller keeps reading).
         """
+        stale = self._parked.pop(fd, None)
+        if stale is not None:
+            # Its socket was closed under it and the number reused: wake it,
+            # its reader finds the socket closed and ends.
+            self._wake(stale)
         self._epoll.register(fd, select.EPOLLIN | select.EPOLLONESHOT)
         self._parked[fd] = connection
+        if self._next_sweep == math.inf:
+            self._next_sweep = trio.current_time() + SWEEP_EVERY
+            self._wake_up_by(self._next_sweep)
         if wake_at != math.inf:
             heapq.heappush(self._timers, (wake_at, next(self._order), connection, number))
-            scope = self._scope
-            if scope is not None and wake_at < scope.deadline:
-                scope.deadline = wake_at
+            self._wake_up_by(wake_at)
+
+    def _wake_up_by(self, when: float) -> None:
+        scope = self._scope
+        if scope is not None and when < scope.deadline:
+            scope.deadline = when
 
     def forget(self, connection: WebSocketConnection, fd: int) -> None:
         """Stop watching ``fd`` for ``connection`` (nothing happens if it was not parked)."""
@@ -99,7 +117,7 @@ class IdlePoller:
             while True:
                 timers = self._timers
                 scope = self._scope = trio.CancelScope(
-                    deadline=timers[0][0] if timers else math.inf
+                    deadline=min(timers[0][0] if timers else math.inf, self._next_sweep)
                 )
                 with scope:
                     await trio.lowlevel.wait_readable(epoll.fileno())
@@ -113,6 +131,11 @@ class IdlePoller:
                     _, _, connection, number = heapq.heappop(timers)
                     if connection._idle and connection._idle_count == number:
                         self._wake(connection)
+                if now >= self._next_sweep:
+                    for connection in list(self._parked.values()):
+                        if connection._idle_socket_closed():
+                            self._wake(connection)
+                    self._next_sweep = now + SWEEP_EVERY if self._parked else math.inf
         finally:
             self._parked.clear()
             epoll.close()

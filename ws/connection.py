@@ -15,7 +15,11 @@ handshake and a :class:`ws.protocol.Protocol`. Three kinds of task touch it:
   whatever the protocol wants to send in answer (pongs, the closing
   handshake) is written at once. The reader ends at EOF or when the stream
   breaks, and then closes the stream. It never raises: errors become the
-  connection's close reason.
+  connection's close reason. On a plain socket of a server, a reader that
+  heard nothing for a while (``IDLE_AFTER``) and waits for nothing else
+  hands the socket to the run's idle poller and ends; the poller starts it
+  again on data, EOF or a due keepalive ping, and closing, ``ping()`` or a
+  broken write start it at once (see :mod:`ws._idle`).
 * Any number of tasks call :meth:`~WebSocketConnection.send_message`,
   :meth:`~WebSocketConnection.ping` and friends. Each asks the protocol for
   the bytes and writes everything queued under the send lock, in one
@@ -24,10 +28,11 @@ handshake and a :class:`ws.protocol.Protocol`. Three kinds of task touch it:
   messages at once, and waits for the reader to see the closing handshake
   through. If it is cancelled, or ``close_timeout`` runs out, the stream is
   closed forcefully.
-* With ``ping_interval`` set, a *keepalive* task (started with the reader)
-  pings the peer every ``ping_interval`` seconds; when a pong takes longer
-  than ``ping_timeout``, it fails the connection with 1011 and drops the
-  stream, which frees connections to dead peers.
+* With ``ping_interval`` set, the reader also keeps the connection alive:
+  it pings the peer every ``ping_interval`` seconds (its cancel scope's
+  deadline wakes it), and when a pong takes longer than ``ping_timeout``, it
+  fails the connection with 1011 and drops the stream, which frees
+  connections to dead peers.
 
 The message queue is bounded twice: in messages (``message_queue_size``)
 and in bytes (``message_queue_bytes``: the reader waits while the queue
@@ -622,6 +627,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._idle_fd = fd
         self._reader_scope = None
         return True
+
+    def _idle_socket_closed(self) -> bool:
+        """Whether the socket handed to the idle poller was closed (or replaced) meanwhile."""
+        io = self._socket_io
+        try:
+            return io is None or io.fileno() != self._idle_fd
+        except trio.ClosedResourceError:
+            return True
 
     def _wake_reader(self) -> None:
         """Start the reader again if it handed its socket to the idle poller."""
