@@ -91,62 +91,91 @@ def _holder() -> tuple[list[WebSocketConnection], Handler]:
     return accepted, handler
 
 
+@asynccontextmanager
+async def _echo_client() -> AsyncIterator[tuple[WebSocketConnection, list[WebSocketConnection]]]:
+    """An echo server (keepalive off) and a client of it; also the server's connections."""
+    accepted, handler = _holder()
+    async with _server(handler, ping_interval=None) as (port, _):
+        async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False) as client:
+            yield client, accepted
+
+
+def _closed_codes() -> tuple[list[WebSocketConnection], list[int], Handler]:
+    """A handler that accepts, waits for a message and records the close code instead."""
+    accepted: list[WebSocketConnection] = []
+    codes: list[int] = []
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        connection = await request.accept()
+        accepted.append(connection)
+        try:
+            await connection.get_message()
+        except ws.ConnectionClosed as exc:
+            codes.append(exc.reason.code)
+
+    return accepted, codes, handler
+
+
+async def _echo_then_quiet(
+    client: WebSocketConnection, accepted: list[WebSocketConnection]
+) -> WebSocketConnection:
+    """One echo, then silence until the server's connection has parked; returns that connection."""
+    await client.send_message("hello")
+    assert await client.get_message() == "hello"
+    (connection,) = accepted
+    await trio.sleep(QUIET)
+    assert _parked(connection)
+    return connection
+
+
+async def _until(condition: Callable[[], object], timeout: float) -> None:
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.01)
+
+
 async def test_a_quiet_connection_parks_and_wakes_on_data(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """After a quiet period the server's reader task is gone; the next message brings it back."""
-    accepted, handler = _holder()
-    async with _server(handler, ping_interval=None) as (port, _):
-        async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False) as client:
-            await client.send_message("hello")
-            assert await client.get_message() == "hello"
-            (connection,) = accepted
+    async with _echo_client() as (client, accepted):
+        connection = await _echo_then_quiet(client, accepted)
+        assert _idle.idle_poller().parked == 1
+        assert len(_reader_tasks()) == 1  # only the client's reader is left
+        for number in range(3):
+            await client.send_message(f"again {number}")
+            assert await client.get_message() == f"again {number}"
+            assert not _parked(connection)
+            assert len(_reader_tasks()) == 2
             await trio.sleep(QUIET)
             assert _parked(connection)
-            assert _idle.idle_poller().parked == 1
-            assert len(_reader_tasks()) == 1  # only the client's reader is left
-            for number in range(3):
-                await client.send_message(f"again {number}")
-                assert await client.get_message() == f"again {number}"
-                assert not _parked(connection)
-                assert len(_reader_tasks()) == 2
-                await trio.sleep(QUIET)
-                assert _parked(connection)
-        assert client.closed is not None and client.closed.code == 1000
+    assert client.closed is not None and client.closed.code == 1000
     assert _idle.idle_poller().parked == 0
 
 
 async def test_a_busy_connection_never_parks(autojump_clock: trio.testing.MockClock) -> None:
     """A message every half period keeps the reader running."""
-    accepted, handler = _holder()
-    async with _server(handler, ping_interval=None) as (port, _):
-        async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False) as client:
-            for number in range(40):
-                await client.send_message(str(number))
-                assert await client.get_message() == str(number)
-                assert not _parked(accepted[0])
-                await trio.sleep(IDLE_AFTER / 2)
+    async with _echo_client() as (client, accepted):
+        for number in range(40):
+            await client.send_message(str(number))
+            assert await client.get_message() == str(number)
+            assert not _parked(accepted[0])
+            await trio.sleep(IDLE_AFTER / 2)
 
 
 async def test_pings_reach_a_parked_connection_both_ways(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """The client's ping wakes the parked server; the server's own ping() wakes its reader for the pong."""
-    accepted, handler = _holder()
-    async with _server(handler, ping_interval=None) as (port, _):
-        async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False) as client:
-            await client.send_message("hello")
-            await client.get_message()
-            (connection,) = accepted
-            await trio.sleep(QUIET)
-            assert _parked(connection)
-            with trio.fail_after(1):
-                await client.ping(b"client")
-            await trio.sleep(QUIET)
-            assert _parked(connection)
-            with trio.fail_after(1):
-                await connection.ping(b"server")
-            assert connection.closed is None
+    async with _echo_client() as (client, accepted):
+        connection = await _echo_then_quiet(client, accepted)
+        with trio.fail_after(1):
+            await client.ping(b"client")
+        await trio.sleep(QUIET)
+        assert _parked(connection)
+        with trio.fail_after(1):
+            await connection.ping(b"server")
+        assert connection.closed is None
 
 
 async def test_keepalive_wakes_a_parked_connection_and_drops_a_silent_client(
@@ -170,9 +199,7 @@ async def test_keepalive_wakes_a_parked_connection_and_drops_a_silent_client(
     async with _server(handler, ping_interval=10, ping_timeout=5) as (port, _):
         async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False, options=client_options):
             start = trio.current_time()
-            with trio.fail_after(60):
-                while not handler_saw:
-                    await trio.sleep(1)
+            await _until(lambda: handler_saw, timeout=60)
             assert 15 <= trio.current_time() - start <= 17
     assert parked_before_ping == [True]
     assert handler_saw == [(1011, "keepalive ping timeout")]
@@ -224,15 +251,7 @@ async def test_the_handler_closes_a_parked_connection(
 
 async def test_a_client_that_vanishes_while_parked(autojump_clock: trio.testing.MockClock) -> None:
     """The peer's FIN wakes the parked reader: the handler sees 1006 at once."""
-    handler_saw: list[int] = []
-
-    async def handler(request: ws.WebSocketRequest) -> None:
-        connection = await request.accept()
-        try:
-            await connection.get_message()
-        except ws.ConnectionClosed as exc:
-            handler_saw.append(exc.reason.code)
-
+    _, codes, handler = _closed_codes()
     async with _server(handler, ping_interval=None) as (port, _):
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         async with trio.open_nursery() as nursery:
@@ -240,11 +259,9 @@ async def test_a_client_that_vanishes_while_parked(autojump_clock: trio.testing.
             await trio.sleep(QUIET)
             assert _idle.idle_poller().parked == 1
             await trio.aclose_forcefully(stream)
-            with trio.fail_after(1):
-                while not handler_saw:
-                    await trio.sleep(0.01)
+            await _until(lambda: codes, timeout=1)
             nursery.cancel_scope.cancel()
-    assert handler_saw == [1006]
+    assert codes == [1006]
     assert _idle.idle_poller().parked == 0
 
 
@@ -253,39 +270,31 @@ async def test_a_server_shutting_down_says_goodbye_to_parked_connections(
 ) -> None:
     """Cancelling the server wakes every parked reader, which closes with 1001."""
     _, handler = _holder()
-    # The server runs in a nursery of its own so that it can be stopped alone.
-    async with trio.open_nursery() as server_nursery:
-        port: int = await server_nursery.start(_serve_until_cancelled, handler)
-        async with trio.open_nursery() as client_nursery:
-            clients = [
-                await ws.connect_websocket(client_nursery, "127.0.0.1", port, "/", use_ssl=False)
-                for _ in range(3)
-            ]
-            await trio.sleep(QUIET)
-            assert _idle.idle_poller().parked == 3
-            server_nursery.cancel_scope.cancel()
-            for client in clients:
-                with pytest.raises(ws.ConnectionClosed) as info:
-                    await client.get_message()
-                assert info.value.reason.code == 1001
-    assert _idle.idle_poller().parked == 0
+    server_scope = trio.CancelScope()
 
+    async def run_server(task_status: trio.TaskStatus[int]) -> None:
+        # In a task of its own, so that cancelling it leaves the clients be.
+        with server_scope:
+            async with _server(handler, ping_interval=None) as (port, _):
+                task_status.started(port)
+                await trio.sleep_forever()
 
-async def _serve_until_cancelled(
-    handler: Handler, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
-) -> None:
+    codes: list[int] = []
     async with trio.open_nursery() as nursery:
-        server: ws.WebSocketServer = await nursery.start(
-            lambda task_status: ws.serve_websocket(
-                handler,
-                "127.0.0.1",
-                0,
-                None,
-                options=ws.ServerOptions(ping_interval=None),
-                task_status=task_status,
-            )
-        )
-        task_status.started(server.port)
+        port: int = await nursery.start(run_server)
+        clients = [
+            await ws.connect_websocket(nursery, "127.0.0.1", port, "/", use_ssl=False)
+            for _ in range(3)
+        ]
+        await trio.sleep(QUIET)
+        assert _idle.idle_poller().parked == 3
+        server_scope.cancel()
+        for client in clients:
+            with pytest.raises(ws.ConnectionClosed) as info:
+                await client.get_message()
+            codes.append(info.value.reason.code)
+    assert codes == [1001, 1001, 1001]
+    assert _idle.idle_poller().parked == 0
 
 
 async def test_tls_connections_do_not_park(autojump_clock: trio.testing.MockClock) -> None:
@@ -334,9 +343,7 @@ async def test_a_parked_reader_whose_nursery_closed_ends_at_the_next_data(
     assert _parked(connection)
     mask = b"\x01\x02\x03\x04"
     await peer.send_all(b"\x81\x85" + mask + apply_mask(b"hello", mask))
-    with trio.fail_after(1):
-        while not connection._reader_done:
-            await trio.sleep(0.01)
+    await _until(lambda: connection._reader_done, timeout=1)
     assert connection.closed is not None and connection.closed.code == 1006
     assert isinstance(stream, trio.SocketStream)
     assert stream.socket.fileno() == -1  # closed
@@ -369,17 +376,7 @@ async def test_a_socket_closed_under_a_parked_connection_is_noticed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """The poller's sweep finds a socket closed behind its back; the handler sees 1006."""
-    handler_saw: list[int] = []
-    accepted: list[WebSocketConnection] = []
-
-    async def handler(request: ws.WebSocketRequest) -> None:
-        connection = await request.accept()
-        accepted.append(connection)
-        try:
-            await connection.get_message()
-        except ws.ConnectionClosed as exc:
-            handler_saw.append(exc.reason.code)
-
+    accepted, codes, handler = _closed_codes()
     async with _server(handler, ping_interval=None) as (port, _):
         async with ws.open_websocket("127.0.0.1", port, "/", use_ssl=False):
             await trio.sleep(QUIET)
@@ -388,12 +385,8 @@ async def test_a_socket_closed_under_a_parked_connection_is_noticed(
             stream = connection.stream
             assert isinstance(stream, trio.SocketStream)
             stream.socket.close()  # behind the connection's back
-            start = trio.current_time()
-            with trio.fail_after(_idle.SWEEP_EVERY + 1):
-                while not handler_saw:
-                    await trio.sleep(0.1)
-            assert trio.current_time() - start <= _idle.SWEEP_EVERY
-    assert handler_saw == [1006]
+            await _until(lambda: codes, timeout=_idle.SWEEP_EVERY + 0.5)
+    assert codes == [1006]
 
 
 class _FakeConnection:

@@ -25,6 +25,8 @@ from ws.handshake._http import parse_plain_101, parse_plain_request
 from ws.handshake.limits import HandshakeLimits
 from ws.handshake.request import HandshakeRequest, parse_request
 
+_EXAMPLES = int(os.environ.get("WS_PLAIN_EXAMPLES", "1000"))
+
 _PLAIN_REQUEST_LINES = [b"GET / HTTP/1.1", b"GET /chat?room=1&x=%20 HTTP/1.1"]
 _ODD_REQUEST_LINES = [
     b"GET  / HTTP/1.1",
@@ -105,7 +107,7 @@ def _h11_response(head: bytes) -> h11.InformationalResponse | h11.Response | Non
     return event if isinstance(event, h11.InformationalResponse | h11.Response) else None
 
 
-@settings(max_examples=int(os.environ.get("WS_PLAIN_EXAMPLES", "1000")), deadline=None)
+@settings(max_examples=_EXAMPLES, deadline=None)
 @given(_heads(_PLAIN_REQUEST_LINES, _ODD_REQUEST_LINES))
 def test_a_plain_request_is_what_h11_reads(head: bytes) -> None:
     """Accepted requests parse in h11 to the same GET, target, version and fields."""
@@ -118,7 +120,7 @@ def test_a_plain_request_is_what_h11_reads(head: bytes) -> None:
     assert (event.target, list(event.headers)) == (plain[0], list(plain[1]))
 
 
-@settings(max_examples=int(os.environ.get("WS_PLAIN_EXAMPLES", "1000")), deadline=None)
+@settings(max_examples=_EXAMPLES, deadline=None)
 @given(_heads(_PLAIN_STATUS_LINES, _ODD_STATUS_LINES))
 def test_a_plain_101_is_what_h11_reads(head: bytes) -> None:
     """Accepted responses parse in h11 to an HTTP/1.1 101 with the same fields."""
@@ -150,7 +152,7 @@ def _outcome(head: bytes) -> tuple[object, ...]:
     )
 
 
-@settings(max_examples=int(os.environ.get("WS_PLAIN_EXAMPLES", "500")), deadline=None)
+@settings(max_examples=_EXAMPLES // 2, deadline=None)
 @given(_heads(_PLAIN_REQUEST_LINES, _ODD_REQUEST_LINES))
 def test_parse_request_gives_the_same_with_or_without_the_fast_path(head: bytes) -> None:
     """Every outcome of parse_request, errors included, is the one h11 alone gives."""
