@@ -1,7 +1,14 @@
-"""SocketIO: receive_some/send_all on a SocketStream's descriptor, with trio's semantics."""
+"""SocketIO: receive_some/send_all on a SocketStream's descriptor, with trio's semantics.
+
+Tests parametrised over ``impl`` run the same steps against :class:`SocketIO`
+("fastio") and against :class:`trio.SocketStream`'s own methods ("trio"), so
+that they show the two behave alike. The shared budget has its own module,
+``test_fastio_budget.py``.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -12,7 +19,10 @@ import pytest
 import trio
 import trio.testing
 
-from ws.transports.fastio import YIELD_EVERY, SocketIO, close_forcefully, socket_io
+from ws.transports.fastio import ByteIO, SocketIO, close_forcefully, io_for, socket_io
+
+impls = pytest.mark.parametrize("impl", ["fastio", "trio"])
+operations = pytest.mark.parametrize("op", ["receive", "send"])
 
 
 @asynccontextmanager
@@ -43,12 +53,50 @@ def fast(stream: trio.SocketStream) -> SocketIO:
     return io
 
 
+def io_of(stream: trio.SocketStream, impl: str) -> ByteIO:
+    """The SocketIO for "fastio", the stream itself for "trio"."""
+    return fast(stream) if impl == "fastio" else stream
+
+
+async def attempt(io: ByteIO, op: str) -> None:
+    """One receive_some, send_all or wait_send_all_might_not_block."""
+    if op == "receive":
+        await io.receive_some(10)
+    elif op == "send":
+        await io.send_all(b"x")
+    else:
+        await io.wait_send_all_might_not_block()
+
+
+def fill_buffers(stream: trio.SocketStream) -> int:
+    """Write to the socket without waiting until the kernel has no more room; the byte count."""
+    written = 0
+    while True:
+        try:
+            written += os.write(stream.socket.fileno(), b"f" * 65536)
+        except BlockingIOError:
+            return written
+
+
+def drain(stream: trio.SocketStream) -> int:
+    """Read whatever the socket holds without waiting; the byte count."""
+    read = 0
+    while True:
+        try:
+            chunk = os.read(stream.socket.fileno(), 1 << 20)
+        except BlockingIOError:
+            return read
+        read += len(chunk)
+
+
 async def test_socket_io_only_for_plain_socket_streams() -> None:
-    """socket_io adopts SocketStreams and declines memory and TLS streams."""
+    """socket_io adopts SocketStreams and declines memory and TLS streams; io_for falls back to the stream."""
     async with socket_pair() as (a, _b):
         assert isinstance(socket_io(a), SocketIO)
+        assert isinstance(io_for(a), SocketIO)
     left, right = trio.testing.memory_stream_pair()
     assert socket_io(left) is None
+    assert io_for(left) is left
     tls = trio.SSLStream(right, ssl.create_default_context(), server_hostname="example.org")
     assert socket_io(tls) is None
 
@@ -59,6 +107,7 @@ async def test_bytes_both_ways_and_eof() -> None:
         await fast(a).send_all(b"hello")
         await fast(a).send_all(bytearray(b" world"))
         await fast(a).send_all(memoryview(b"!!!")[1:])
+        await fast(a).send_all(b"")
         received = b""
         while len(received) < 13:
             received += await fast(b).receive_some(100)
@@ -70,11 +119,22 @@ async def test_bytes_both_ways_and_eof() -> None:
         assert await fast(b).receive_some(10) == b""
 
 
+@impls
+async def test_receive_some_wants_at_least_one_byte(impl: str) -> None:
+    """receive_some(0) is a ValueError (not a b"" that would read as EOF)."""
+    async with socket_pair() as (a, b):
+        await b.send_all(b"data")
+        with pytest.raises(ValueError, match="^max_bytes must be >= 1$"):
+            await io_of(a, impl).receive_some(0)
+        assert await a.receive_some(10) == b"data"
+
+
 async def test_large_write_waits_for_room_and_arrives_intact() -> None:
-    """A write larger than the socket buffers waits for the reader and loses nothing."""
+    """A write larger than the socket buffers waits for the reader, loses nothing, and leaves congested set."""
     payload = bytes(range(256)) * (8 * 4096)  # 8 MiB
     received = bytearray()
     async with socket_pair() as (a, b):
+        sender = fast(a)
 
         async def read_slowly() -> None:
             io = fast(b)
@@ -84,46 +144,281 @@ async def test_large_write_waits_for_room_and_arrives_intact() -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read_slowly)
-            await fast(a).send_all(payload)
+            await sender.send_all(payload)
+        assert sender.congested
     assert received == payload
+
+
+async def test_congested_tells_whether_the_last_send_waited() -> None:
+    """congested is False after a send that wrote at once, True after one that waited for room."""
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        seen = [io.congested]
+        await io.send_all(b"x")
+        seen.append(io.congested)
+        assert drain(b) == 1
+        filled = fill_buffers(a)
+        done = trio.Event()
+
+        async def send_one_more() -> None:
+            await io.send_all(b"y")
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_one_more)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not done.is_set()  # it is waiting for room
+            seen.append(io.congested)
+            assert drain(b) == filled
+        seen.append(io.congested)
+        await io.send_all(b"z")  # the buffer is empty again
+        seen.append(io.congested)
+        assert seen == [False, False, True, True, False]
+        assert await b.receive_some(10) == b"yz"
+
+
+async def test_wait_send_all_might_not_block_waits_for_room() -> None:
+    """wait_send_all_might_not_block returns (after a checkpoint) while there is room, and waits while the buffer is full."""
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        with trio.testing.assert_checkpoints():
+            await io.wait_send_all_might_not_block()
+        fill_buffers(a)
+        done = trio.Event()
+
+        async def wait_for_room() -> None:
+            await io.wait_send_all_might_not_block()
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_for_room)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not done.is_set()
+            drain(b)
+        assert done.is_set()
+        await a.aclose()
+        with pytest.raises(trio.ClosedResourceError):
+            await io.wait_send_all_might_not_block()
 
 
 async def test_waiting_receive_can_be_cancelled_without_losing_data() -> None:
     """A receive cancelled while it waits consumes nothing; the next one gets the data."""
     async with socket_pair() as (a, b):
-        with trio.move_on_after(0.01) as scope:
-            await fast(b).receive_some(10)
+        io = fast(b)
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def cancel_when_waiting() -> None:
+                    await trio.testing.wait_all_tasks_blocked()
+                    scope.cancel()
+
+                nursery.start_soon(cancel_when_waiting)
+                await io.receive_some(10)
         assert scope.cancelled_caught
         await a.send_all(b"data")
-        assert await fast(b).receive_some(10) == b"data"
+        assert await io.receive_some(10) == b"data"
 
 
 async def test_cancelled_task_does_not_start_the_operation() -> None:
-    """Inside a cancelled scope, both calls raise Cancelled and do no I/O."""
+    """Inside a cancelled scope, every call raises Cancelled and does no I/O."""
     async with socket_pair() as (a, b):
         await a.send_all(b"waiting")
+        io = fast(b)
         with trio.CancelScope() as scope:
             scope.cancel()
             with pytest.raises(trio.Cancelled):
-                await fast(b).receive_some(10)
-        with trio.CancelScope() as scope:
-            scope.cancel()
+                await io.receive_some(10)
             with pytest.raises(trio.Cancelled):
-                await fast(b).send_all(b"never")
-        assert await fast(b).receive_some(10) == b"waiting"
+                await io.send_all(b"never")
+            with pytest.raises(trio.Cancelled):
+                await io.wait_send_all_might_not_block()
+        assert await io.receive_some(10) == b"waiting"
         await b.send_eof()
         assert await a.receive_some(10) == b""  # "never" was not written
 
 
-async def test_closed_stream_raises_closed_resource_error() -> None:
-    """After the stream is closed, both calls raise ClosedResourceError."""
+@impls
+@operations
+async def test_closed_stream_raises_closed_resource_error(impl: str, op: str) -> None:
+    """After the stream is closed, receive_some and send_all raise ClosedResourceError, as SocketStream's do."""
+    async with socket_pair() as (a, _b):
+        io = io_of(a, impl)
+        await a.aclose()
+        with pytest.raises(trio.ClosedResourceError, match="^this socket was already closed$"):
+            await attempt(io, op)
+
+
+@impls
+async def test_empty_send_on_a_closed_stream_raises_closed_resource_error(impl: str) -> None:
+    """send_all(b"") on a closed stream raises ClosedResourceError, as SocketStream's does."""
+    async with socket_pair() as (a, _b):
+        io = io_of(a, impl)
+        await a.aclose()
+        with pytest.raises(trio.ClosedResourceError, match="^socket was already closed$"):
+            await io.send_all(b"")
+
+
+async def test_fileno_of_a_closed_stream_raises_closed_resource_error() -> None:
+    """fileno() is the socket's descriptor, and ClosedResourceError once the stream is closed."""
     async with socket_pair() as (a, _b):
         io = fast(a)
+        assert io.fileno() == a.socket.fileno() >= 0
         await a.aclose()
         with pytest.raises(trio.ClosedResourceError):
-            await io.receive_some(10)
-        with pytest.raises(trio.ClosedResourceError):
+            io.fileno()
+
+
+@impls
+@pytest.mark.parametrize("op", ["receive", "send", "wait"])
+async def test_descriptor_closed_behind_the_sockets_back_is_closed_resource_error(
+    impl: str, op: str
+) -> None:
+    """EBADF from the system call (descriptor closed with os.close, socket detached after) is ClosedResourceError."""
+    async with socket_pair() as (a, _b):
+        io = io_of(a, impl)
+        # The socket still reports its old number, so the call reaches the
+        # kernel and fails with EBADF. This task runs alone and opens nothing
+        # before detach(), so the number cannot be reused meanwhile, and
+        # after detach() the socket never closes it a second time.
+        os.close(a.socket.fileno())
+        try:
+            with pytest.raises(trio.ClosedResourceError, match="^this socket was already closed$"):
+                await attempt(io, op)
+        finally:
+            a.socket.detach()
+
+
+@impls
+@pytest.mark.parametrize("data", [b"x", b""])
+async def test_send_after_send_eof_raises_closed_resource_error(impl: str, data: bytes) -> None:
+    """A send_all after send_eof raises ClosedResourceError("can't send data after sending EOF"), as SocketStream's does."""
+    async with socket_pair() as (a, b):
+        await a.send_eof()
+        with pytest.raises(trio.ClosedResourceError, match="^can't send data after sending EOF$"):
+            await io_of(a, impl).send_all(data)
+        assert await b.receive_some(10) == b""
+
+
+@impls
+@operations
+async def test_reset_by_peer_raises_broken_resource_error(impl: str, op: str) -> None:
+    """After the peer's RST, the first call raises BrokenResourceError from ConnectionResetError, the next (a write) from EPIPE."""
+    async with tcp_pair() as (client, server):
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await client.aclose()  # RST
+        io = io_of(server, impl)
+        with pytest.raises(trio.BrokenResourceError) as info:
+            await attempt(io, op)
+        cause = info.value.__cause__
+        assert isinstance(cause, ConnectionResetError)
+        assert str(info.value) == f"socket connection broken: {cause}"
+        with pytest.raises(trio.BrokenResourceError) as info:
             await io.send_all(b"x")
+        assert isinstance(info.value.__cause__, BrokenPipeError)
+
+
+@impls
+async def test_write_after_the_peer_closed_raises_broken_resource_error(impl: str) -> None:
+    """A write after the peer closed raises BrokenResourceError from BrokenPipeError (EPIPE)."""
+    async with socket_pair() as (a, b):
+        await b.aclose()
+        with pytest.raises(trio.BrokenResourceError) as info:
+            await io_of(a, impl).send_all(b"x")
+        cause = info.value.__cause__
+        assert isinstance(cause, BrokenPipeError)
+        assert str(info.value) == f"socket connection broken: {cause}"
+
+
+@impls
+@operations
+async def test_a_call_that_fails_after_waiting_raises_broken_resource_error(impl: str, op: str) -> None:
+    """A receive waiting for data (a send waiting for room) that the peer's close resets raises BrokenResourceError."""
+    async with socket_pair() as (a, b):
+        io = io_of(a, impl)
+        await a.send_all(b"unread")  # so that b's close resets a
+        if op == "send":
+            fill_buffers(a)
+        async with trio.open_nursery() as nursery:
+
+            async def close_peer_when_waiting() -> None:
+                await trio.testing.wait_all_tasks_blocked()
+                await b.aclose()
+
+            nursery.start_soon(close_peer_when_waiting)
+            with pytest.raises(trio.BrokenResourceError) as info:
+                await attempt(io, op)
+        assert isinstance(info.value.__cause__, (ConnectionResetError, BrokenPipeError))
+
+
+@impls
+@pytest.mark.parametrize("failure", ["closed", "peer gone", "reset"])
+async def test_a_failing_call_is_a_schedule_point(impl: str, failure: str) -> None:
+    """A call whose system call fails still goes through a schedule point, as trio's socket methods do."""
+    async with socket_pair() as (a, b):
+        io = io_of(a, impl)
+        if failure == "closed":
+            await a.aclose()
+        elif failure == "peer gone":
+            await b.aclose()
+        else:  # a Unix socket closed with unread data resets its peer: ECONNRESET, then EPIPE
+            await a.send_all(b"unread")
+            await b.aclose()
+        for op in ["receive", "send"] if failure != "peer gone" else ["send"]:
+            with trio.testing.assert_checkpoints():
+                with pytest.raises((trio.ClosedResourceError, trio.BrokenResourceError)):
+                    await attempt(io, op)
+
+
+@impls
+async def test_concurrent_send_all_raises_busy_resource_error(impl: str) -> None:
+    """A send_all while another task's send_all waits for room raises BusyResourceError, even if room appeared."""
+    async with socket_pair() as (a, b):
+        io = io_of(a, impl)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(io.send_all, b"x" * (8 << 20))
+            await trio.testing.wait_all_tasks_blocked()
+            assert drain(b) > 0  # now a write would succeed at once
+            with pytest.raises(trio.BusyResourceError):
+                await io.send_all(b"second")
+            with pytest.raises(trio.BusyResourceError):
+                await io.wait_send_all_might_not_block()
+            nursery.cancel_scope.cancel()
+
+
+async def test_concurrent_receive_some_raises_busy_resource_error() -> None:
+    """A receive_some while another task's waits raises BusyResourceError, even with data ready; the waiter gets it."""
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        got = []
+
+        async def receive() -> None:
+            got.append(await io.receive_some(10))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            os.write(b.socket.fileno(), b"data")  # no schedule point: the waiter is still parked
+            with pytest.raises(trio.BusyResourceError):
+                await io.receive_some(10)
+        assert got == [b"data"]
+
+
+async def test_one_task_may_receive_while_another_sends() -> None:
+    """A receive waiting on the socket does not make a send on it busy, nor the other way round."""
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        got = []
+
+        async def receive() -> None:
+            got.append(await io.receive_some(10))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            await io.send_all(b"ping")
+            assert await b.receive_some(10) == b"ping"
+            await b.send_all(b"pong")
+        assert got == [b"pong"]
 
 
 async def test_closing_while_receiving_wakes_the_receiver() -> None:
@@ -132,61 +427,20 @@ async def test_closing_while_receiving_wakes_the_receiver() -> None:
         io = fast(a)
         async with trio.open_nursery() as nursery:
 
-            async def close_soon() -> None:
-                await trio.sleep(0.01)
+            async def close_when_waiting() -> None:
+                await trio.testing.wait_all_tasks_blocked()
                 await a.aclose()
 
-            nursery.start_soon(close_soon)
+            nursery.start_soon(close_when_waiting)
             with pytest.raises(trio.ClosedResourceError):
                 await io.receive_some(10)
-
-
-async def test_reset_by_peer_raises_broken_resource_error() -> None:
-    """A peer's RST makes the next read and write raise BrokenResourceError."""
-    async with tcp_pair() as (client, server):
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        await client.aclose()  # RST
-        io = fast(server)
-        with pytest.raises(trio.BrokenResourceError) as info:
-            await io.receive_some(10)
-        assert isinstance(info.value.__cause__, ConnectionResetError)
-        with pytest.raises(trio.BrokenResourceError) as info:
-            while True:  # the first write may still be accepted by the kernel
-                await io.send_all(b"x" * 65536)
-        assert isinstance(info.value.__cause__, OSError)
-
-
-async def test_operations_that_do_not_block_still_yield_now_and_then() -> None:
-    """Calls that never block still let other tasks run at least every YIELD_EVERY calls."""
-    turns = 0
-    stop = False
-
-    async def other_task() -> None:
-        nonlocal turns
-        while not stop:
-            turns += 1
-            await trio.sleep(0)
-
-    async with socket_pair() as (a, b), trio.open_nursery() as nursery:
-        nursery.start_soon(other_task)
-        await trio.sleep(0)
-        sender, receiver = fast(a), fast(b)
-        before = turns
-        for _ in range(3 * YIELD_EVERY):
-            await sender.send_all(b"x")  # the buffer has room: never blocks
-        assert turns - before >= 2
-        await trio.sleep(0.01)
-        before = turns
-        for _ in range(3 * YIELD_EVERY):
-            await receiver.receive_some(1)  # the data is there: never blocks
-        assert turns - before >= 2
-        stop = True
 
 
 async def test_close_forcefully_closes_socket_streams_and_others() -> None:
     """close_forcefully closes a SocketStream's socket at once, and other streams the trio way."""
     async with socket_pair() as (a, b):
-        await close_forcefully(a)
+        with trio.testing.assert_no_checkpoints():
+            await close_forcefully(a)
         assert a.socket.fileno() == -1
         assert await b.receive_some(10) == b""  # the peer sees EOF
         await close_forcefully(a)  # twice is harmless

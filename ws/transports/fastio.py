@@ -10,23 +10,47 @@ data (or the buffer room) at once. A WebSocket connection makes two such
 calls per message, in two tasks (the reader and the application), so on a
 busy loop these trips are a large share of its cost.
 
-:class:`SocketIO` does the same I/O on the socket's file descriptor:
+:class:`SocketIO` does the same I/O on the socket's file descriptor. Each
+of ``receive_some`` and ``send_all``:
 
-* It first checks for cancellation (``checkpoint_if_cancelled``), as every
-  Trio operation must: a cancelled task never starts an operation.
-* It then tries the system call. When the kernel is ready, the call
-  returns at once, without a schedule point; when it is not
-  (``BlockingIOError``), it waits with :func:`trio.lowlevel.wait_readable`
-  or :func:`~trio.lowlevel.wait_writable`, which is a schedule point and
-  can be cancelled without losing data.
-* To stay fair to other tasks it still yields on every
-  :data:`YIELD_EVERY`-th operation that did not block, with
-  ``cancel_shielded_checkpoint`` so that data already read is not lost.
+* first checks for cancellation (``checkpoint_if_cancelled``), as every
+  Trio operation must: a cancelled task never starts an operation. Both
+  are therefore always *cancel points*.
+* then tries the system call. When the kernel is ready, the call returns
+  at once, without a schedule point. When it is not (``BlockingIOError``),
+  it waits with :func:`trio.lowlevel.wait_readable` or
+  :func:`~trio.lowlevel.wait_writable`, which is a schedule point and can
+  be cancelled without losing data.
+* ends with a cancel-shielded schedule point (``cancel_shielded_checkpoint``,
+  so that data already read or written is not lost) on every
+  :data:`YIELD_EVERY`-th operation that did not block, *counted across the
+  whole Trio run*, and whenever the system call failed, exactly as trio's
+  own socket methods do (``_try_sync`` in trio's ``_socket.py``).
 
-Errors follow trio's stream vocabulary: an ``OSError`` from the socket is a
-:class:`trio.BrokenResourceError` (chained), a socket closed by this
-process is a :class:`trio.ClosedResourceError`. A ``send_all`` cancelled
-half-way may leave part of its data written, as trio's own may.
+The count lives in one :class:`Budget` per Trio run (:func:`run_budget`, a
+``RunVar``), shared by every :class:`SocketIO` of the run and by any other
+fast path that skips schedule points (the connection's message-queue pops
+call :meth:`Budget.spend`). A count per socket would let a task that loops
+over many connections, one operation each, run without ever yielding:
+other tasks would starve, and its own deadlines, which Trio only notices
+at schedule points, would pass unnoticed. With one count per run, no task
+completes more than :data:`YIELD_EVERY` such operations between two
+schedule points, so a deadline is noticed within that many operations.
+An operation that waited, or failed, has just been through a real schedule
+point and resets the count; so does the yield itself.
+
+``wait_send_all_might_not_block`` is a checkpoint (it always waits for
+:func:`~trio.lowlevel.wait_writable`).
+
+Errors follow :class:`trio.SocketStream`: ``EBADF`` (a closed socket) is a
+:class:`trio.ClosedResourceError` ("this socket was already closed"), as
+is a send after ``send_eof``; any other ``OSError`` is a
+:class:`trio.BrokenResourceError`. Both chain the ``OSError`` (trio drops
+it for ``EBADF``). Misuse raises at once, after the cancel point: a second
+task receiving (or sending, or waiting to send) while one already is gets
+:class:`trio.BusyResourceError`, and ``max_bytes < 1`` a ``ValueError``. A
+``send_all`` cancelled half-way may leave part of its data written, as
+trio's own may.
 
 Measured (bench/run.py --same-core, 3 runs each, ratios to raw Trio before
 and after): 64-byte round trips 0.63x to 0.78x, pipelined 0.78x to 1.16x,
@@ -39,12 +63,22 @@ callers use the stream's own methods.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Final, Protocol, final
 
 import trio
 
-__all__ = ["YIELD_EVERY", "ByteIO", "SocketIO", "close_forcefully", "io_for", "socket_io"]
+__all__ = [
+    "YIELD_EVERY",
+    "Budget",
+    "ByteIO",
+    "SocketIO",
+    "close_forcefully",
+    "io_for",
+    "run_budget",
+    "socket_io",
+]
 
 #: Operations that completed without blocking between two schedule points.
 YIELD_EVERY: Final = 16
@@ -56,6 +90,75 @@ _cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
 
+# As trio's SocketStream: these mean that the socket was closed under us.
+_CLOSED_ERRNOS: Final = frozenset({errno.EBADF, errno.ENOTSOCK})
+
+
+@final
+class Budget:
+    """Operations of one Trio run that completed without a schedule point.
+
+    There is one per Trio run (:func:`run_budget`); every fast path of the
+    run counts into it, so that no task completes more than
+    :data:`YIELD_EVERY` operations between two schedule points, however
+    many objects it spreads them over.
+    """
+
+    __slots__ = ("ops",)
+
+    ops: int
+
+    def __init__(self) -> None:
+        self.ops = 0
+
+    async def spend(self) -> None:
+        """Count one operation that completed without blocking.
+
+        Every :data:`YIELD_EVERY`-th one (across the run) is a schedule
+        point, shielded from cancellation because the operation already
+        took effect; after it, :attr:`ops` is 0. Never raises
+        :class:`trio.Cancelled`.
+        """
+        ops = self.ops + 1
+        if ops < YIELD_EVERY:
+            self.ops = ops
+        else:
+            await _cancel_shielded_checkpoint()
+            self.ops = 0
+
+    def reset(self) -> None:
+        """Note that a real schedule point just happened (the task blocked)."""
+        self.ops = 0
+
+
+_BUDGET: Final[trio.lowlevel.RunVar[Budget]] = trio.lowlevel.RunVar("ws.transports.fastio.budget")
+
+
+def run_budget() -> Budget:
+    """The current Trio run's :class:`Budget`, made on first use.
+
+    Raises:
+        RuntimeError: Called outside a Trio run.
+    """
+    try:
+        return _BUDGET.get()
+    except LookupError:
+        budget = Budget()
+        _BUDGET.set(budget)
+        return budget
+
+
+def _stream_error(
+    socket: trio.socket.SocketType, exc: OSError, *, sending: bool
+) -> trio.ClosedResourceError | trio.BrokenResourceError:
+    # A write after SHUT_WR always fails (EPIPE), so the flag is read only
+    # here, not before every write (a property read, about 45 ns).
+    if sending and socket.did_shutdown_SHUT_WR:
+        return trio.ClosedResourceError("can't send data after sending EOF")
+    if exc.errno in _CLOSED_ERRNOS:
+        return trio.ClosedResourceError("this socket was already closed")
+    return trio.BrokenResourceError(f"socket connection broken: {exc}")
+
 
 @final
 class SocketIO:
@@ -63,15 +166,34 @@ class SocketIO:
 
     The stream keeps owning the socket: close it (and half-close it) with
     the stream's own methods. One task may receive while another sends, as
-    with the stream; two concurrent receives (or sends) are the caller's
-    bug and are not detected here.
+    with the stream; a second concurrent receive (or send) raises
+    :class:`trio.BusyResourceError`. A :class:`SocketIO` belongs to the
+    Trio run it was made in.
+
+    Args:
+        stream: The stream whose socket to read and write.
+        budget: Where to count operations that did not block; by default
+            the run's (:func:`run_budget`).
+
+    Raises:
+        RuntimeError: ``budget`` is ``None`` outside a Trio run.
     """
 
-    __slots__ = ("_socket", "_ops")
+    __slots__ = ("_budget", "_congested", "_receiving", "_sending", "_socket")
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, budget: Budget | None = None) -> None:
         self._socket = stream.socket
-        self._ops = 0
+        # Fetched once: a connection lives in one run, and the hot path
+        # should not look up a RunVar per call.
+        self._budget = run_budget() if budget is None else budget
+        self._receiving = False
+        self._sending = False
+        self._congested = False
+
+    @property
+    def congested(self) -> bool:
+        """Whether the last ``send_all`` had to wait for room in the socket buffer."""
+        return self._congested
 
     def fileno(self) -> int:
         """The socket's descriptor.
@@ -79,14 +201,9 @@ class SocketIO:
         Raises:
             trio.ClosedResourceError: The socket is closed.
         """
-        return self._fileno()
-
-    def _fileno(self) -> int:
-        # Checked before every system call: a closed socket's number may
-        # already belong to another file.
         fd = self._socket.fileno()
         if fd < 0:
-            raise trio.ClosedResourceError("the stream is closed")
+            raise trio.ClosedResourceError("this socket was already closed")
         return fd
 
     async def receive_some(self, max_bytes: int) -> bytes:
@@ -94,67 +211,143 @@ class SocketIO:
 
         Raises:
             trio.BrokenResourceError: The socket failed (e.g. reset by the peer).
+            trio.BusyResourceError: Another task is receiving.
             trio.ClosedResourceError: The stream was closed.
+            ValueError: ``max_bytes`` is less than 1.
         """
         await _checkpoint_if_cancelled()
-        while True:
-            fd = self._fileno()
-            try:
-                data = _READ(fd, max_bytes)
-            except BlockingIOError:
-                pass  # wait outside the except block, which would keep the error alive
-            except OSError as exc:
-                raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
-            else:
-                # Inlined fairness counter (an awaited helper would build a
-                # coroutine per call): a schedule point every YIELD_EVERY.
-                ops = self._ops + 1
-                if ops >= YIELD_EVERY:
-                    ops = 0
-                    await _cancel_shielded_checkpoint()
-                self._ops = ops
-                return data
-            await _wait_readable(fd)
+        if self._receiving:
+            raise trio.BusyResourceError("another task is currently receiving data on this socket")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1")
+        self._receiving = True
+        try:
+            waited = False
+            while True:
+                # Fetched before every system call: a closed socket's number
+                # may already belong to another file (and -1 fails with EBADF).
+                fd = self._socket.fileno()
+                try:
+                    data = _READ(fd, max_bytes)
+                except BlockingIOError:
+                    pass  # wait outside the except block, which would keep the error alive
+                except OSError:
+                    if not waited:
+                        await _cancel_shielded_checkpoint()
+                        self._budget.ops = 0
+                    raise
+                else:
+                    if waited:
+                        return data
+                    # Inlined Budget.spend (an awaited helper would build a
+                    # coroutine per call).
+                    budget = self._budget
+                    ops = budget.ops + 1
+                    if ops < YIELD_EVERY:
+                        budget.ops = ops
+                    else:
+                        await _cancel_shielded_checkpoint()
+                        budget.ops = 0
+                    return data
+                await _wait_readable(fd)
+                self._budget.ops = 0
+                waited = True
+        except OSError as exc:
+            raise _stream_error(self._socket, exc, sending=False) from exc
+        finally:
+            self._receiving = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``.
 
         Raises:
             trio.BrokenResourceError: The socket failed (e.g. the peer is gone).
+            trio.BusyResourceError: Another task is sending.
+            trio.ClosedResourceError: The stream was closed, or sent EOF.
+        """
+        await _checkpoint_if_cancelled()
+        if self._sending:
+            raise trio.BusyResourceError("another task is currently sending data on this socket")
+        self._sending = True
+        try:
+            with memoryview(data) as view:
+                total = len(view)
+                if not total:
+                    self._check_can_send()
+                sent = 0
+                waited = False
+                while sent < total:
+                    fd = self._socket.fileno()
+                    try:
+                        sent += _WRITE(fd, view[sent:] if sent else view)
+                        continue
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        if not waited:
+                            await _cancel_shielded_checkpoint()
+                            self._budget.ops = 0
+                        raise
+                    self._congested = waited = True
+                    await _wait_writable(fd)
+                    self._budget.ops = 0
+            if not waited:
+                self._congested = False
+                budget = self._budget
+                ops = budget.ops + 1
+                if ops < YIELD_EVERY:
+                    budget.ops = ops
+                else:
+                    await _cancel_shielded_checkpoint()
+                    budget.ops = 0
+        except OSError as exc:
+            raise _stream_error(self._socket, exc, sending=True) from exc
+        finally:
+            self._sending = False
+
+    def _check_can_send(self) -> None:
+        # For an empty send_all, which makes no system call to fail (messages as trio's).
+        socket = self._socket
+        if socket.did_shutdown_SHUT_WR:
+            raise trio.ClosedResourceError("can't send data after sending EOF")
+        if socket.fileno() < 0:
+            raise trio.ClosedResourceError("socket was already closed")
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until the socket has room for more data (always a checkpoint).
+
+        It counts as sending: it must not run while another task sends.
+
+        Raises:
+            trio.BrokenResourceError: The socket failed.
+            trio.BusyResourceError: Another task is sending.
             trio.ClosedResourceError: The stream was closed.
         """
         await _checkpoint_if_cancelled()
-        blocked = False
-        with memoryview(data) as view:
-            total = len(view)
-            sent = 0
-            while sent < total:
-                fd = self._fileno()
-                try:
-                    sent += _WRITE(fd, view[sent:] if sent else view)
-                    continue
-                except BlockingIOError:
-                    blocked = True
-                except OSError as exc:
-                    raise trio.BrokenResourceError(f"socket write failed: {exc}") from exc
-                await _wait_writable(fd)
-        if not blocked:
-            ops = self._ops + 1
-            if ops >= YIELD_EVERY:
-                ops = 0
-                await _cancel_shielded_checkpoint()
-            self._ops = ops
+        if self._sending:
+            raise trio.BusyResourceError("another task is currently sending data on this socket")
+        self._sending = True
+        try:
+            await _wait_writable(self.fileno())
+            self._budget.ops = 0
+        except OSError as exc:
+            raise _stream_error(self._socket, exc, sending=False) from exc
+        finally:
+            self._sending = False
 
 
 def socket_io(stream: trio.abc.Stream) -> SocketIO | None:
-    """A :class:`SocketIO` for ``stream`` if it is a plain :class:`trio.SocketStream` on POSIX."""
+    """A :class:`SocketIO` for ``stream`` if it is a plain :class:`trio.SocketStream` on POSIX.
+
+    It counts into the current run's :class:`Budget`.
+    """
     if os.name == "posix" and type(stream) is trio.SocketStream:
         return SocketIO(stream)
     return None
 
 
 class ByteIO(Protocol):
-    """What :func:`io_for` returns: a stream's two I/O methods, fast or not."""
+    """What :func:`io_for` returns: a stream's I/O methods, fast or not."""
 
     async def receive_some(self, max_bytes: int) -> bytes | bytearray:
         """Read at most ``max_bytes``; ``b""`` at EOF."""
@@ -162,6 +355,10 @@ class ByteIO(Protocol):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``."""
+        ...
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until a ``send_all`` might not block."""
         ...
 
 
