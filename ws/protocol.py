@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import math
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -222,6 +223,8 @@ class Protocol:
     _can_peek: bool = attrs.field(default=True, init=False)
     _in_plain: bool = attrs.field(default=True, init=False)
     _peek_decoder: codecs.IncrementalDecoder | None = attrs.field(default=None, init=False)
+    # Whether the last receive_data() stopped early with bytes left to parse.
+    _more: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._client = self.side is Side.CLIENT
@@ -304,36 +307,64 @@ class Protocol:
 
     # -- receiving -------------------------------------------------------
 
-    def receive_data(self, data: BytesLike, *, hold_errors: bool = False) -> None:
+    def receive_data(
+        self,
+        data: BytesLike,
+        *,
+        hold_errors: bool = False,
+        max_messages: float = math.inf,
+        max_bytes: float = math.inf,
+    ) -> None:
         """Feed bytes read from the transport.
 
         Protocol errors in them do not raise: they fail the connection (a
         close frame with the error's code is queued and :attr:`error` is
         set).
 
+        Parsing may stop early, to bound what the caller must hold: after
+        ``max_messages`` complete messages, or once the messages parsed by
+        this call add up to ``max_bytes`` or more. The rest stays buffered
+        (:attr:`has_pending_input`) and is parsed by a later call, which may
+        pass ``b""`` as ``data``.
+
         Args:
-            data: The bytes.
+            data: The bytes; ``b""`` to go on parsing buffered bytes.
             hold_errors: The caller still holds messages from earlier calls
                 that the application has not taken: hold a protocol error in
                 ``data`` back (:attr:`error_pending`) as if those messages
                 had come in the same bytes.
+            max_messages: Stop after this many complete messages.
+            max_bytes: Stop once the messages parsed add up to this size
+                (UTF-8 characters for text, bytes for binary) or more.
         """
         if self._pending_error is not None:
             self._apply_pending_error()
-        if self.state is _CLOSED or not data:
+        if self.state is _CLOSED or not (data or self._more):
             return
         parser = self._parser
-        parser.feed(data)
+        if data:
+            parser.feed(data)
+        self._more = False
+        events = self._events
+        count = 0
+        size = 0
         try:
             # _receive_frame() may close the connection; stop reading then.
             while (frame := parser.next_frame()) is not None:
                 self._receive_frame(frame)
                 if self._closed():
                     break
+                if frame.fin and frame.opcode < 8 and self.assemble_messages:
+                    count += 1
+                    size += len(events[-1].data)  # type: ignore[union-attr]
+                    if count >= max_messages or size >= max_bytes:
+                        self._more = parser.buffered > 0
+                        break
             else:
                 if self._can_peek and parser.buffered:
                     self._check_partial_text()
         except RemoteProtocolError as exc:
+            self._more = False
             if hold_errors or any(
                 type(event) is Message or type(event) is Fragment for event in self._events
             ):
@@ -342,6 +373,11 @@ class Protocol:
             else:
                 self.error = exc
                 self.fail(exc.close_code, str(exc))
+
+    @property
+    def has_pending_input(self) -> bool:
+        """Whether received bytes wait to be parsed (see :meth:`receive_data`)."""
+        return self._more and self.state is not _CLOSED
 
     def _apply_pending_error(self) -> None:
         error = self._pending_error
