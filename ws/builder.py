@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import trio
 
-from ws.connection import WebSocketConnection
+from ws.connection import WebSocketConnection, assemble
 from ws.errors import HandshakeError, InvalidRequest
 from ws.extensions.base import Extension
 from ws.handshake.client import ClientHandshake, HandshakeAccepted, HandshakeRejected
@@ -52,18 +52,19 @@ def build_connection(
         max_message_size=options.protocol_max_size,
         max_fragments=options.max_fragments,
     )
-    connection = WebSocketConnection(
+    connection = assemble(
         stream,
+        io_for(stream),
         protocol,
-        path,
-        local,
-        remote,
-        subprotocol,
-        handshake_headers,
-        options.message_queue_size,
-        close_timeout,
-        options.receive_buffer_size,
+        path=path,
+        local=local,
+        remote=remote,
+        subprotocol=subprotocol,
+        raw_headers=handshake_headers,
+        message_queue_size=options.message_queue_size,
         message_queue_bytes=options.message_queue_bytes,
+        close_timeout=close_timeout,
+        receive_size=options.receive_buffer_size,
         ping_interval=options.ping_interval,
         ping_timeout=options.ping_timeout,
     )

@@ -24,7 +24,7 @@ import trio
 
 from ws._groups import collapse_exception_groups
 from ws.builder import build_connection, read_client_request
-from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection
+from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection, reader_of
 from ws.errors import ConnectionClosed, HandshakeError, LocalProtocolError, WebSocketError
 from ws.extensions.base import Extension
 from ws.handshake.request import HandshakeRequest
@@ -37,6 +37,7 @@ from ws.options import (
     normalize_headers,
     make_server_options,
 )
+from ws.frames.frame import CloseCode
 from ws.protocol import Side
 from ws.transports.endpoint import Address, Connected, listener_address
 from ws.transports.fastio import close_forcefully, io_for
@@ -143,7 +144,7 @@ class WebSocketRequest:
             await io_for(self._connected.stream).send_all(response)
         except _STREAM_ERRORS as exc:
             raise HandshakeError(f"the client went away during the handshake: {exc!r}") from exc
-        connection.start_reader(self._nursery, park_when_idle=True)
+        connection.start_reader(self._nursery)
         return connection
 
     async def reject(
@@ -221,13 +222,15 @@ class WebSocketServer:
                         if isinstance(listener, MemoryListener)
                         else Connected.from_stream
                     )
-                    serve = partial(self._serve_stream, handler_nursery, describe)
+                    # Readers go in the server's own nursery: handler_nursery
+                    # holds handlers only.
+                    serve = partial(self._serve_stream, nursery, describe)
                     nursery.start_soon(_accept_loop, listener, handler_nursery, serve)
                 task_status.started(self)
 
     async def _serve_stream(
         self,
-        handler_nursery: trio.Nursery,
+        reader_nursery: trio.Nursery,
         describe: Callable[[trio.abc.Stream], Connected],
         stream: trio.abc.Stream,
     ) -> None:
@@ -247,7 +250,7 @@ class WebSocketServer:
                     with contextlib.suppress(*_STREAM_ERRORS, LocalProtocolError):
                         await stream.send_all(handshake.error_response(parsed.error))
                     return
-                request = WebSocketRequest(connected, handshake, parsed, options, handler_nursery)
+                request = WebSocketRequest(connected, handshake, parsed, options, reader_nursery)
             if request is None:
                 return  # connect_timeout: drop quietly, the handler never runs
             await self._run_handler(request)
@@ -257,9 +260,7 @@ class WebSocketServer:
             # Once accepted, the connection's reader closes the stream when
             # it ends; close it here in every other case.
             connection = None if request is None else request.connection
-            if connection is not None:
-                connection._wake_reader()  # a quiet reader closes too, if still handed off
-            if connection is None or not connection._reader_done:
+            if connection is None or not reader_of(connection).done:
                 await close_forcefully(stream)
 
     async def _run_handler(self, request: WebSocketRequest) -> None:
@@ -269,14 +270,16 @@ class WebSocketServer:
         except ConnectionClosed:
             pass  # the peer closed or broke the connection: a normal way for a handler to end
         except trio.Cancelled:
-            # The server is shutting down. The connection's reader, cancelled
-            # too, closes with 1001 and then closes the stream; wait for it,
-            # as trio.serve_listeners drops the stream once we return.
+            # The server is shutting down: close with 1001 (the connection's
+            # reader, if cancelled too, does the same) and wait for the
+            # reader to close the stream, as trio.serve_listeners drops the
+            # stream once we return.
             cancelled = True
             connection = request.connection
             if connection is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_GRACE):
-                    await connection.wait_reader_done()
+                    with contextlib.suppress(WebSocketError):
+                        await connection.aclose(CloseCode.GOING_AWAY, "server shutting down")
             raise
         except Exception:
             if self._options.handler_errors == "raise":
@@ -284,8 +287,7 @@ class WebSocketServer:
             logger.exception("ws: unhandled exception in the WebSocket handler for %s", request.path)
             connection = request.connection
             if connection is not None and connection.closed is None:
-                with contextlib.suppress(WebSocketError):
-                    connection._protocol.fail(1011, "internal server error")
+                reader_of(connection).fail(CloseCode.INTERNAL_ERROR, "internal server error")
             elif connection is None and not request._answered:
                 with contextlib.suppress(WebSocketError):
                     await request.reject(500)

@@ -1,0 +1,424 @@
+"""WebSocketConnection: the public face of a connection, over its parts.
+
+Theory of operation
+-------------------
+
+A connection is made of parts with one job each, composed by
+:func:`assemble`:
+
+* :class:`~ws.connection._queue.MessageQueue`: messages received and not
+  yet taken, bounded exactly by ``message_queue_size`` and
+  ``message_queue_bytes``;
+* :class:`~ws.connection._writer.Writer`: the write lock, writing what the
+  protocol has to send, the end of output, clean cancellation;
+* :class:`~ws.connection._keepalive.Keepalive`: keepalive timing, sans-IO;
+* :class:`~ws.connection._pings.Pings`: pings waiting for their pongs;
+* :class:`~ws.connection._reader.Reader`: the reader task and its
+  lifecycle (an Enum).
+
+:class:`WebSocketConnection` only checks arguments and states and calls
+them. The I/O strategy (a plain socket's fast path, or the stream's own
+methods) is chosen by the builder and handed in.
+
+Which calls are checkpoints
+---------------------------
+
+As in Trio, every call either is a checkpoint or, on its fast path, a
+cancel point that yields now and then:
+
+* ``send_message``, ``ping``, ``pong`` and ``get_message`` first check for
+  cancellation (a cancelled task never starts them). When they complete
+  without waiting (the socket took the bytes at once; a message was
+  queued), they skip the trip through the scheduler, except that every
+  ``YIELD_EVERY``-th such operation *of the Trio run*, whatever connection
+  it was on, is a full schedule point
+  (:class:`~ws.transports.fastio.Budget`). So a task looping over any
+  number of connections still lets other tasks run and notices a deadline
+  within ``YIELD_EVERY`` operations. When they wait, that is a schedule
+  point. Over other streams than plain sockets every write is a
+  checkpoint, as the stream's own ``send_all`` is.
+* ``aclose`` and calls that raise :class:`~ws.ConnectionClosed` at once
+  are checkpoints.
+
+Cancellation is clean: a send (``send_message``, ``ping``, ``pong``, the
+close frame of ``aclose``) cancelled before its frame was made has no
+effect, now or later; frames are made under the write lock, in write
+order. A send cut short while its bytes were being written breaks the
+connection (1006), as a cut ``send_all`` breaks a ``SocketStream``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+
+import attrs
+import trio
+
+from ws.connection._keepalive import Keepalive
+from ws.connection._pings import PendingPing, Pings
+from ws.connection._queue import MessageQueue, QueueClosed
+from ws.connection._reader import Reader
+from ws.connection._writer import Writer
+from ws.errors import ConnectionClosed, LocalProtocolError
+from ws.extensions.base import Extension
+from ws.frames.close import CloseReason, serialize_close
+from ws.frames.frame import CloseCode
+from ws.protocol import Protocol, Side, State
+from ws.transports.endpoint import Address
+from ws.transports.fastio import ByteIO, run_budget
+
+__all__ = ["WebSocketConnection", "assemble", "reader_of"]
+
+_OPEN = State.OPEN
+_RECEIVE_SIZE = 65536
+# Close codes after which `async for` ends quietly instead of raising.
+_NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
+
+
+@attrs.define(eq=False)
+class WebSocketConnection(trio.abc.AsyncResource):
+    """An open WebSocket connection, client or server side.
+
+    Get one from :func:`ws.open_websocket` and friends, or from
+    ``await request.accept()`` in a server handler; building one directly
+    is possible (see :mod:`ws.builder`) but rarely needed.
+
+    Messages are ``str`` (text) or ``bytes`` (binary). ``async for message
+    in connection`` yields messages until the connection closes normally
+    (codes 1000, 1001 and 1005) and raises :class:`~ws.ConnectionClosed`
+    otherwise.
+    """
+
+    _stream: trio.abc.Stream
+    _protocol: Protocol
+    _path: str
+    _local: Address
+    _remote: Address
+    _subprotocol: str | None
+    _raw_headers: Sequence[tuple[bytes, bytes]]
+    _queue: MessageQueue
+    _writer: Writer
+    _reader: Reader
+    _pings: Pings
+    _handshake_headers: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
+
+    # -- properties documented by trio-websocket -----------------------------
+
+    @property
+    def closed(self) -> CloseReason | None:
+        """Why the connection closed, or ``None`` while it is open."""
+        return self._protocol.close_reason
+
+    @property
+    def is_client(self) -> bool:
+        """Whether this is the client end."""
+        return self._protocol.side is Side.CLIENT
+
+    @property
+    def is_server(self) -> bool:
+        """Whether this is the server end."""
+        return self._protocol.side is Side.SERVER
+
+    @property
+    def local(self) -> Address:
+        """The local endpoint: an :class:`~ws.Endpoint`, or a str (Unix path, memory)."""
+        return self._local
+
+    @property
+    def remote(self) -> Address:
+        """The remote endpoint: an :class:`~ws.Endpoint`, or a str (Unix path, memory)."""
+        return self._remote
+
+    @property
+    def path(self) -> str:
+        """The requested resource: path and query string, e.g. ``/chat?room=1``."""
+        return self._path
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, or ``None``."""
+        return self._subprotocol
+
+    @property
+    def handshake_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers the peer sent in the opening handshake; names in lower case."""
+        headers = self._handshake_headers
+        if headers is None:
+            headers = self._handshake_headers = tuple(
+                (name.decode("latin-1").lower(), value.decode("latin-1"))
+                for name, value in self._raw_headers
+            )
+        return headers
+
+    @property
+    def extensions(self) -> Sequence[Extension]:
+        """The extensions negotiated for this connection, e.g. permessage-deflate."""
+        return self._protocol.extensions
+
+    @property
+    def close_timed_out(self) -> bool:
+        """Whether the closing handshake ran out of time and the stream was dropped."""
+        return self._reader.close_timed_out
+
+    @property
+    def stream(self) -> trio.abc.Stream:
+        """The underlying Trio stream (after the opening handshake)."""
+        return self._stream
+
+    # -- messages -------------------------------------------------------------
+
+    async def send_message(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        A send cancelled before its frame was made has no effect; one cut
+        short while writing breaks the connection (see the module docs).
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            TypeError: ``message`` is neither str nor bytes-like.
+        """
+        protocol = self._protocol
+        if protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._reader.closed_error()
+        if isinstance(message, str):
+            produce = partial(protocol.send_text, message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            produce = partial(protocol.send_binary, message)
+        else:
+            raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
+        await self._send(produce)
+
+    async def _send(self, produce: Callable[[], object] | None) -> None:
+        try:
+            await self._writer.send(produce)
+        except LocalProtocolError:
+            if self._protocol.state is not _OPEN:
+                raise self._reader.closed_error() from None  # closed while waiting to write
+            raise
+
+    async def get_message(self) -> str | bytes:
+        """Return the next message, waiting for one if needed.
+
+        Messages that arrived before the peer closed are still returned; then
+        this raises. After a local :meth:`aclose`, it raises at once.
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+        """
+        queue = self._queue
+        if not queue and self._protocol.has_pending_input:
+            self._reader.decode_buffered()
+        try:
+            return await queue.get()
+        except QueueClosed:
+            error = self._reader.closed_error()
+            raise error from error.__cause__
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                yield await self.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason.code in _NORMAL_CODES:
+                    return
+                raise
+
+    # -- pings ----------------------------------------------------------------
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Send a ping and wait for the matching pong.
+
+        A pong answers the ping with the same payload and every ping sent
+        before it (RFC 6455 section 5.5.3 lets a peer answer only the latest).
+
+        Args:
+            payload: Up to 125 bytes, unique among the pings in flight; by
+                default a random 4-byte payload.
+
+        Raises:
+            ConnectionClosed: The connection is closed, or closes before the pong.
+            ValueError: A ping with this payload is already in flight.
+        """
+        protocol = self._protocol
+        if protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._reader.closed_error()
+        pings = self._pings
+        if payload is None:
+            payload = pings.fresh_payload()
+        else:
+            payload = bytes(payload)
+            if payload in pings:
+                raise ValueError(f"a ping with payload {payload!r} is already in flight")
+        key = payload
+        pending: PendingPing | None = None
+
+        def send_ping() -> None:
+            nonlocal pending
+            if key in pings:
+                raise ValueError(f"a ping with payload {key!r} is already in flight")
+            protocol.send_ping(key)
+            pending = pings.add(key)
+
+        try:
+            await self._send(send_ping)
+            assert pending is not None
+            await pending.event.wait()
+        finally:
+            if pending is not None:
+                pings.forget(key, pending)
+        if not pending.answered:  # woken by the end of the connection
+            raise self._reader.closed_error()
+
+    async def pong(self, payload: bytes | None = None) -> None:
+        """Send an unsolicited pong (a one-way heartbeat).
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+        """
+        protocol = self._protocol
+        if protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._reader.closed_error()
+        await self._send(partial(protocol.send_pong, b"" if payload is None else payload))
+
+    # -- closing --------------------------------------------------------------
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection: send a close frame and wait for the handshake to end.
+
+        Pending messages are discarded, and :meth:`get_message` and
+        :meth:`send_message` raise :class:`~ws.ConnectionClosed` from now on.
+        Calling it again does nothing more than wait for the first call.
+        If cancelled, the stream is closed at once.
+
+        Args:
+            code: The close code (1000 normal closure by default).
+            reason: An optional reason, at most 123 bytes in UTF-8.
+
+        Raises:
+            ws.errors.LocalProtocolError: ``code`` or ``reason`` cannot be
+                sent; the connection stays open.
+        """
+        protocol = self._protocol
+        reader = self._reader
+        queue = self._queue
+        if reader.done:
+            # Nothing left to do: the reader saw the end and closed the stream.
+            queue.close()
+            await trio.lowlevel.checkpoint()
+            return
+        if protocol.state is _OPEN:
+            serialize_close(code, reason)  # may raise for a bad code: nothing changed yet
+        queue.close()
+        deadline = reader.arm_close_timeout()
+
+        def send_close() -> None:
+            if protocol.state is _OPEN:
+                protocol.send_close(code, reason)
+
+        try:
+            if reader.started:
+                # The reader's close deadline bounds this: when it runs out,
+                # the reader drops the stream, which also ends a write of our
+                # close frame blocked on a peer that does not read.
+                try:
+                    await self._writer.send(send_close)
+                except ConnectionClosed:
+                    pass
+                await reader.wait_done()
+            else:
+                with trio.move_on_at(deadline) as scope:
+                    try:
+                        await self._writer.send(send_close)
+                    except ConnectionClosed:
+                        pass
+                    await self._stream.aclose()
+                    reader.break_protocol()
+                if scope.cancelled_caught:
+                    reader.close_timed_out = True
+        finally:
+            if not reader.done:
+                reader.abort()
+                if not reader.started:
+                    reader.break_protocol()
+                await trio.aclose_forcefully(self._stream)
+
+    # -- the reader (for the modules that build connections) -------------------
+
+    def start_reader(self, nursery: trio.Nursery) -> None:
+        """Start the background task that reads from the stream, in ``nursery``.
+
+        The nursery must outlive the connection.
+        """
+        self._reader.start(nursery, name=f"ws reader {self._remote}")
+
+    async def wait_reader_done(self) -> None:
+        """Wait until the reader task has finished and closed the stream."""
+        await self._reader.wait_done()
+
+    def receive_early_data(self, data: bytes) -> None:
+        """Hand over bytes that arrived with the end of the opening handshake.
+
+        The reader processes them first, before it reads from the stream.
+        """
+        self._reader.add_early_data(data)
+
+    def __repr__(self) -> str:
+        side = "client" if self.is_client else "server"
+        state = "open" if self.closed is None else f"closed {self.closed}"
+        return f"<WebSocketConnection {side} {self._remote} {self._path!r} {state}>"
+
+
+def assemble(
+    stream: trio.abc.Stream,
+    io: ByteIO,
+    protocol: Protocol,
+    *,
+    path: str,
+    local: Address,
+    remote: Address,
+    subprotocol: str | None = None,
+    raw_headers: Sequence[tuple[bytes, bytes]] = (),
+    message_queue_size: float = 1,
+    message_queue_bytes: float = math.inf,
+    close_timeout: float | None = None,
+    receive_size: int = _RECEIVE_SIZE,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
+) -> WebSocketConnection:
+    """Make a connection's parts and the connection over them.
+
+    Args:
+        stream: The stream, after the opening handshake.
+        io: How to read and write it: the stream itself, or a fast path
+            for it (:func:`ws.transports.fastio.io_for` chooses).
+        protocol: The sans-IO connection.
+
+    Raises:
+        ValueError: An option is out of range.
+    """
+    queue = MessageQueue(message_queue_size, message_queue_bytes, run_budget())
+    pings = Pings()
+    reader = Reader(
+        protocol, stream, io, queue, pings, Keepalive(ping_interval, ping_timeout),
+        close_timeout, receive_size,
+    )
+    reader.writer = Writer(protocol, stream, io, reader.on_break, reader.closed_error)
+    return WebSocketConnection(
+        stream, protocol, path, local, remote, subprotocol, raw_headers,
+        queue, reader.writer, reader, pings,
+    )
+
+
+def reader_of(connection: WebSocketConnection) -> Reader:
+    """The connection's reader, for the modules that run connections (server, client)."""
+    return connection._reader
+
+

@@ -1,0 +1,149 @@
+"""The writer: one task at a time writes what the protocol has to send.
+
+Every write goes through :meth:`Writer.send`, which takes the write lock,
+lets its caller hand frames to the protocol *while holding it*, and writes
+everything the protocol queued with one ``send_all``. Serializing under the
+lock keeps frames in the order they are written, which permessage-deflate
+with context takeover needs, and makes cancellation clean:
+
+* cancelled while waiting for the lock, or for the socket to take data
+  again after a full buffer, the send had no effect at all: its frame was
+  never made;
+* once the frame is made it is written at once; a write that fails or is
+  cancelled before all its bytes went out leaves a partial frame (or a
+  deflate context the peer never saw), so the connection breaks (1006),
+  as :meth:`trio.SocketStream.send_all` breaks its stream.
+
+The lock is a flag while nobody waits (taking it costs no checkpoint) and
+hands over to waiters in FIFO order, as :class:`trio.Lock` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from ws.errors import ConnectionClosed
+from ws.protocol import Protocol
+from ws.transports.fastio import ByteIO, SocketIO, close_forcefully
+
+__all__ = ["Writer"]
+
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+_checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+
+
+@attrs.define(eq=False)
+class Writer:
+    """Writes the protocol's output to the stream, one task at a time.
+
+    Args:
+        protocol: Where frames are made.
+        stream: The stream, for the end of output (half-close or close).
+        io: How to write: the stream itself or its fast path.
+        on_break: Called when a write failed (with the error) or was cut
+            short (with ``None``); the connection breaks.
+        closed_error: Makes the :class:`~ws.ConnectionClosed` to raise.
+    """
+
+    _protocol: Protocol
+    _stream: trio.abc.Stream
+    _io: ByteIO
+    _on_break: Callable[[BaseException | None], None]
+    _closed_error: Callable[[], ConnectionClosed]
+    #: Whether the end of output closed the stream (not just half-closed it).
+    stream_closed: bool = attrs.field(default=False, init=False)
+    _fast: SocketIO | None = attrs.field(default=None, init=False)
+    _writing: bool = attrs.field(default=False, init=False)
+    # Made on first contention: most connections never have two writers
+    # at once, and an empty ParkingLot takes 249 bytes (tracemalloc).
+    _waiters: trio.lowlevel.ParkingLot | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self._io, SocketIO):
+            self._fast = self._io
+
+    async def send(self, produce: Callable[[], object] | None = None) -> None:
+        """Make frames with ``produce`` under the write lock, then write all there is.
+
+        Args:
+            produce: Hands frames to the protocol (e.g. ``protocol.send_text``);
+                it runs only once nothing can cancel this send any more
+                before its bytes go out. ``None``: write what is queued
+                (answers the reader owes, a close frame).
+
+        Raises:
+            ConnectionClosed: The stream broke (the connection is broken now).
+            Exception: Whatever ``produce`` raises; nothing was written then.
+        """
+        if self._writing:
+            waiters = self._waiters
+            if waiters is None:
+                waiters = self._waiters = trio.lowlevel.ParkingLot()
+            await waiters.park()  # handed the lock in turn
+        else:
+            self._writing = True
+        try:
+            fast = self._fast
+            if fast is not None and fast.congested:
+                # Make the frame only once the socket takes data again, so
+                # that a send cancelled meanwhile has made nothing.
+                try:
+                    await fast.wait_send_all_might_not_block()
+                except _STREAM_ERRORS as exc:
+                    self._on_break(exc)
+                    raise self._closed_error() from exc
+            await _checkpoint_if_cancelled()
+            if produce is not None:
+                produce()
+            await self._write()
+        finally:
+            waiters = self._waiters
+            if waiters:
+                waiters.unpark()  # still writing: handed over
+            else:
+                self._writing = False
+
+    async def _write(self) -> None:
+        chunks = self._protocol.data_to_send()
+        if not chunks:
+            return
+        eof = chunks[-1] == b""
+        data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+        completed = False
+        try:
+            if data:
+                await self._io.send_all(data)
+            if eof:
+                await self._end_of_output()
+            completed = True
+        except _STREAM_ERRORS as exc:
+            completed = True  # reported here, not as a cut write
+            self._on_break(exc)
+            raise self._closed_error() from exc
+        finally:
+            if not completed:
+                # Cancelled half-way: a partial frame may be on the wire.
+                self._on_break(None)
+
+    async def _end_of_output(self) -> None:
+        # The protocol is done writing. Half-close only while the peer may
+        # still send something we must read: after its EOF, or once both
+        # close frames passed (the server closes first, RFC 6455 section
+        # 7.1.1), close the stream at once. That saves a shutdown() call
+        # and, on the server, waiting for the client's FIN.
+        stream = self._stream
+        protocol = self._protocol
+        done = protocol.eof_received or (
+            protocol.close_rcvd is not None and protocol.close_sent is not None
+        )
+        if not done and isinstance(stream, trio.abc.HalfCloseableStream):
+            await stream.send_eof()
+        else:
+            self.stream_closed = True
+            if self._fast is not None:
+                await close_forcefully(stream)  # a plain socket: no goodbye to say
+            else:
+                await stream.aclose()  # a TLS stream says goodbye first
