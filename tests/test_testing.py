@@ -47,20 +47,27 @@ async def test_pair_with_mock_clock(autojump_clock: trio.testing.MockClock) -> N
         assert await client.get_message() == "still here"
 
 
-async def test_pair_lockstep_shows_backpressure(autojump_clock: trio.testing.MockClock) -> None:
-    """With lockstep=True a sender blocks once the reader's queue is full."""
+async def test_pair_lockstep_shows_backpressure() -> None:
+    """With lockstep=True and a server queue of 1, exactly two sends complete, then one waits."""
     options = ws.ServerOptions(message_queue_size=1)
     async with ws.testing.open_websocket_pair(lockstep=True, server_options=options) as (
         client,
         server,
     ):
         sent = 0
-        with trio.move_on_after(10):
-            for i in range(20):
+
+        async def send_five() -> None:
+            nonlocal sent
+            for i in range(5):
                 await client.send_message(str(i))
                 sent += 1
-        assert 0 < sent < 20
-        assert [await server.get_message() for _ in range(sent)] == [str(i) for i in range(sent)]
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_five)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sent == 2  # one queued, one held by the reader, the third send waits
+            assert [await server.get_message() for _ in range(5)] == [str(i) for i in range(5)]
+        assert sent == 5
 
 
 async def test_pair_body_exception_propagates_unwrapped() -> None:
@@ -70,14 +77,49 @@ async def test_pair_body_exception_propagates_unwrapped() -> None:
             raise KeyError("mine")
 
 
+@pytest.mark.parametrize("unread_by", ["server", "client", "both"])
+async def test_pair_exit_closes_at_once_over_unread_messages(
+    unread_by: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Exit closes both ends with 1000 at once, whatever messages the test left unread."""
+    async with ws.testing.open_websocket_pair() as (client, server):
+        for i in range(5):
+            if unread_by in ("server", "both"):
+                await client.send_message(f"to the server {i}")
+            if unread_by in ("client", "both"):
+                await server.send_message(f"to the client {i}")
+        # The readers queued what fits (two each) and stopped reading.
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+    assert trio.current_time() - start < 1
+    for end in (client, server):
+        assert end.closed is not None and end.closed.code == 1000
+        assert not end.close_timed_out
+
+
+async def test_pair_exit_keeps_a_close_the_test_made() -> None:
+    """A close the test made stays: exit does not turn it into 1000."""
+    async with ws.testing.open_websocket_pair() as (client, server):
+        await client.send_message("unread")
+        await server.aclose(4001, "done")
+    assert client.closed is not None
+    assert (client.closed.code, client.closed.reason) == (4001, "done")
+    assert server.closed is not None and server.closed.code == 4001
+
+
 async def test_pair_disconnection_timeout(autojump_clock: trio.testing.MockClock) -> None:
-    """A server end whose reader is stalled cannot finish the closing handshake in time."""
+    """Ends that never read each other's close frame raise DisconnectionTimeout on time."""
+    start = trio.current_time()
     with pytest.raises(ws.DisconnectionTimeout):
         async with ws.testing.open_websocket_pair(
-            client_options=ws.ClientOptions(disconnect_timeout=5),
-            server_options=ws.ServerOptions(message_queue_size=0),
+            compression=None, client_options=ws.ClientOptions(disconnect_timeout=5)
         ) as (client, server):
-            await client.send_message("nobody reads this, so the server's reader stalls")
+            start = trio.current_time()
+            # Each side starts a 65,535-byte frame and sends none of its
+            # payload, so each close frame is read as payload, not as a close.
+            await client.stream.send_all(b"\x82\xfe\xff\xff" + b"mask")
+            await server.stream.send_all(b"\x82\x7e\xff\xff")
+    assert trio.current_time() - start == pytest.approx(5)
 
 
 async def _echo(request: ws.WebSocketRequest) -> None:

@@ -68,9 +68,10 @@ async def open_websocket_pair(
     """Open a connected ``(client, server)`` pair of WebSocket connections in memory.
 
     The client sends a real opening request for ``resource``; the server
-    accepts it, choosing the first of ``subprotocols`` if any. Both
-    connections are closed on exit (the client starts the closing
-    handshake, within the client's ``disconnect_timeout``).
+    accepts it, choosing the first of ``subprotocols`` if any. On exit
+    both ends close at once, with 1000 unless the test closed them
+    already; messages left unread on either side are discarded. The
+    closing handshake has the client's ``disconnect_timeout``.
 
     Args:
         resource: The requested path and query (``server.path``).
@@ -85,6 +86,10 @@ async def open_websocket_pair(
 
     Yields:
         ``(client, server)``.
+
+    Raises:
+        DisconnectionTimeout: The closing handshake did not finish within
+            the client's ``disconnect_timeout``.
     """
     if client_options is None:
         client_options = ClientOptions(
@@ -122,8 +127,14 @@ async def open_websocket_pair(
                 nursery.cancel_scope.cancel()
                 raise
             with trio.move_on_after(client_options.disconnect_timeout) as scope:
-                await client.aclose()
-                await server.aclose()
+                # Both ends at once: each aclose() discards the messages the
+                # test left unread on its side, which frees that side's reader
+                # (it reads nothing while its queue is full) to see the closing
+                # handshake through. One at a time, the client's close would
+                # wait behind a server queue that nobody empties.
+                async with trio.open_nursery() as closing:
+                    closing.start_soon(client.aclose)
+                    closing.start_soon(server.aclose)
             nursery.cancel_scope.cancel()
             if scope.cancelled_caught or client.close_timed_out or server.close_timed_out:
                 raise DisconnectionTimeout(
