@@ -355,8 +355,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--libs", default=None, help="comma-separated libraries (raw is always included)"
     )
     parser.add_argument(
-        "--memory", choices=["tracemalloc", "rss"], default="tracemalloc",
-        help="how idle memory is measured in the server (default: tracemalloc)",
+        "--memory", choices=["rss", "tracemalloc"], default="rss",
+        help="how idle memory is measured in the server (default: rss)",
     )
     parser.add_argument("--profile", default=None, help="write cProfile dumps into this directory")
     parser.add_argument(
@@ -364,7 +364,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="memory: seconds the connections stay idle before each measurement"
-        " (default 3, 0 with --quick)",
+        " (default 6, 0 with --quick)",
     )
     parser.add_argument("--json", default=None, help="also write every measurement to this file")
     return parser.parse_args(argv)
@@ -409,7 +409,7 @@ def settings_from(args: argparse.Namespace, notes: list[str]) -> Settings:
         runs=args.runs if args.runs is not None else (1 if args.quick else 3),
         duration=args.duration if args.duration is not None else (0.2 if args.quick else 2.0),
         quick=args.quick,
-        idle_settle=args.idle_settle if args.idle_settle is not None else (0.0 if args.quick else 3.0),
+        idle_settle=args.idle_settle if args.idle_settle is not None else (0.0 if args.quick else 6.0),
         cpu=cpu,
         memory_method=args.memory,
         profile_dir=profile_dir,
