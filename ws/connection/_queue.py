@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import deque
-
 import attrs
 import trio
 
@@ -41,7 +39,8 @@ class MessageQueue:
     _max_messages: float
     _max_bytes: float
     _budget: Budget
-    _messages: deque[str | bytes] = attrs.Factory(deque)
+    # A list, not a deque: an empty deque takes 600 bytes, and the queue is short.
+    _messages: list[str | bytes] = attrs.Factory(list)
     _bytes: int = 0
     _in_hand: str | bytes | None = None
     # Closed locally (messages discarded), or ended (no more will come).
@@ -52,6 +51,7 @@ class MessageQueue:
     # takes 249 bytes, an empty list 56).
     _consumers: list[trio.lowlevel.Task] = attrs.Factory(list)
     _producer: trio.lowlevel.Task | None = None
+    _producer_on_room: bool = True
     # Set when the queue is empty and a consumer waits (see wait_until_taken).
     _taken: trio.Event | None = None
 
@@ -128,7 +128,7 @@ class MessageQueue:
         if self._closed:
             raise QueueClosed
         if messages:
-            message = messages.popleft()
+            message = messages.pop(0)
             self._bytes -= len(message)
             if self._in_hand is not None:
                 self._admit_in_hand()
@@ -137,7 +137,7 @@ class MessageQueue:
             assert in_hand is not None
             message = in_hand
             self._in_hand = None
-        if self._producer is not None and self.has_room():
+        if self._producer is not None and self._producer_on_room and self.has_room():
             trio.lowlevel.reschedule(self._producer)
             self._producer = None
         await self._budget.spend()
@@ -148,7 +148,7 @@ class MessageQueue:
         messages = self._messages
         if not messages:
             return None
-        message = messages.popleft()
+        message = messages.pop(0)
         self._bytes -= len(message)
         return message
 
@@ -163,11 +163,12 @@ class MessageQueue:
             messages.append(message)
             self._bytes += len(message)
 
-    async def wait_for_room(self) -> None:
-        """Wait until :meth:`has_room`, the queue is closed, or :meth:`wake_producer`."""
+    async def wait_for_room(self, *, on_room: bool = True) -> None:
+        """Wait until :meth:`has_room` (unless not ``on_room``), :meth:`close` or :meth:`wake_producer`."""
         if self._closed or self.has_room():
             return
         self._producer = trio.lowlevel.current_task()
+        self._producer_on_room = on_room
 
         def abort(_: object) -> trio.lowlevel.Abort:
             self._producer = None

@@ -270,7 +270,12 @@ class Reader:
         context = self._context
         assert context is not None
         context.run(self._decode, b"")
-        if protocol.has_data_to_send() or protocol.error_pending or protocol.state is not _OPEN:
+        if (
+            not protocol.has_pending_input
+            or protocol.has_data_to_send()
+            or protocol.error_pending
+            or protocol.state is not _OPEN
+        ):
             self._queue.wake_producer()
 
     def _decode(self, data: bytes | bytearray) -> None:
@@ -381,9 +386,12 @@ class Reader:
                 # pushes the peer back meanwhile. Keepalive pauses too: a
                 # pong cannot be read now, and the slow one is the
                 # application, not the peer.
+                # While parsed bytes wait, consumers that find the queue
+                # empty parse them (decode_buffered) without waking us for
+                # every message; they wake us once the bytes run out.
                 _set_deadline(scope, self._close_deadline)
                 start = trio.current_time()
-                await queue.wait_for_room()
+                await queue.wait_for_room(on_room=not protocol.has_pending_input)
                 self._keepalive.pause(trio.current_time() - start)
                 _set_deadline(scope, self._read_deadline())
             elif protocol.has_pending_input:
