@@ -67,11 +67,13 @@ from ws.frames.close import CloseReason, serialize_close
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
-from ws.transports.fastio import ByteIO, run_budget
+from ws.transports.fastio import YIELD_EVERY, Budget, ByteIO, run_budget
 
 __all__ = ["WebSocketConnection", "assemble", "reader_of"]
 
 _OPEN = State.OPEN
+_checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+_cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _RECEIVE_SIZE = 65536
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
@@ -102,6 +104,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _writer: Writer
     _reader: Reader
     _pings: Pings
+    _budget: Budget
     _handshake_headers: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
 
     # -- properties documented by trio-websocket -----------------------------
@@ -209,8 +212,19 @@ class WebSocketConnection(trio.abc.AsyncResource):
             ConnectionClosed: The connection is closed.
         """
         queue = self._queue
-        if not queue and self._protocol.has_pending_input:
-            self._reader.decode_buffered()
+        if queue.empty and self._protocol.has_pending_input:
+            # Parse the next message here rather than wake the reader for it.
+            await _checkpoint_if_cancelled()
+            message = self._reader.take_buffered()
+            if message is not None:
+                budget = self._budget
+                ops = budget.ops + 1
+                if ops < YIELD_EVERY:
+                    budget.ops = ops
+                else:
+                    budget.ops = 0
+                    await _cancel_shielded_checkpoint()
+                return message
         try:
             return await queue.get()
         except QueueClosed:
@@ -404,7 +418,8 @@ def assemble(
     Raises:
         ValueError: An option is out of range.
     """
-    queue = MessageQueue(message_queue_size, message_queue_bytes, run_budget())
+    budget = run_budget()
+    queue = MessageQueue(message_queue_size, message_queue_bytes, budget)
     pings = Pings()
     reader = Reader(
         protocol, stream, io, queue, pings, Keepalive(ping_interval, ping_timeout),
@@ -413,7 +428,7 @@ def assemble(
     reader.writer = Writer(protocol, stream, io, reader.on_break, reader.closed_error)
     return WebSocketConnection(
         stream, protocol, path, local, remote, subprotocol, raw_headers,
-        queue, reader.writer, reader, pings,
+        queue, reader.writer, reader, pings, budget,
     )
 
 

@@ -6,11 +6,12 @@ import math
 import attrs
 import trio
 
-from ws.transports.fastio import Budget
+from ws.transports.fastio import YIELD_EVERY, Budget
 
 __all__ = ["MessageQueue", "QueueClosed"]
 
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+_cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 
 
 class QueueClosed(Exception):
@@ -61,6 +62,11 @@ class MessageQueue:
             raise ValueError(f"message_queue_size must be an int >= 0 or math.inf, not {size!r}")
         if not self._max_bytes >= 1:
             raise ValueError(f"message_queue_bytes must be >= 1 or math.inf, not {self._max_bytes!r}")
+
+    @property
+    def empty(self) -> bool:
+        """Whether no message waits (none queued, none in hand)."""
+        return not self._messages and self._in_hand is None
 
     def __len__(self) -> int:
         return len(self._messages) + (self._in_hand is not None)
@@ -140,7 +146,13 @@ class MessageQueue:
         if self._producer is not None and self._producer_on_room and self.has_room():
             trio.lowlevel.reschedule(self._producer)
             self._producer = None
-        await self._budget.spend()
+        budget = self._budget  # Budget.spend(), inlined: no coroutine per message
+        ops = budget.ops + 1
+        if ops < YIELD_EVERY:
+            budget.ops = ops
+        else:
+            budget.ops = 0
+            await _cancel_shielded_checkpoint()
         return message
 
     def take_nowait(self) -> str | bytes | None:

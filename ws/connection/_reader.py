@@ -27,7 +27,7 @@ room for (``Protocol.receive_data(max_messages=, max_bytes=)``). The rest of
 what it read stays in the protocol's buffer, and while there is some, the
 reader reads nothing more from the stream: a peer that sends faster than
 the application reads is pushed back by TCP. A consumer that finds the
-queue empty parses the buffered bytes itself (:meth:`Reader.decode_buffered`)
+queue empty parses the buffered bytes itself (:meth:`Reader.take_buffered`)
 instead of waking the reader for every message, and wakes it only when
 something needs writing or the connection is closing.
 
@@ -258,25 +258,44 @@ class Reader:
 
     # -- parsing -----------------------------------------------------------------
 
-    def decode_buffered(self) -> None:
-        """Parse buffered bytes for a consumer that found the queue empty.
+    def take_buffered(self) -> str | bytes | None:
+        """For a consumer that found the queue empty: parse buffered bytes.
 
-        Runs in the reader's context; wakes the reader when what it parsed
-        needs writing (pongs, a close) or handling (a protocol error).
+        Parses up to one message more than the queue has room for and
+        returns the first one, for the caller to hand straight to the
+        application; the rest go into the queue. Runs in the reader's
+        context, and wakes the reader when the bytes ran out (it reads
+        again) or what was parsed needs writing (pongs, a close) or
+        handling (a protocol error). Returns ``None`` when nothing was to
+        be parsed or no message came of it.
         """
+        queue = self._queue
+        if queue.closed or self.state not in _RUNNING:
+            return None
         protocol = self._protocol
-        if not (protocol.has_pending_input and self._queue.has_room()) or self.state not in _RUNNING:
-            return
+        max_messages, max_bytes = queue.room()
         context = self._context
         assert context is not None
-        context.run(self._decode, b"")
+        context.run(
+            protocol.receive_data, b"", max_messages=max_messages + 1, max_bytes=max_bytes
+        )
+        first: str | bytes | None = None
+        for event in protocol.events_received():
+            if type(event) is Message:
+                if first is None:
+                    first = event.data
+                else:
+                    queue.put(event.data)
+            elif type(event) is Pong:
+                self._on_pong(event.payload)
         if (
             not protocol.has_pending_input
             or protocol.has_data_to_send()
             or protocol.error_pending
             or protocol.state is not _OPEN
         ):
-            self._queue.wake_producer()
+            queue.wake_producer()
+        return first
 
     def _decode(self, data: bytes | bytearray) -> None:
         protocol = self._protocol
@@ -295,11 +314,14 @@ class Reader:
             if type(event) is Message:
                 queue.put(event.data)
             elif type(event) is Pong:
-                answered = self._pings.acknowledge(event.payload)
-                keepalive = self._keepalive
-                if answered and keepalive.in_flight in answered:
-                    keepalive.on_pong(keepalive.in_flight, trio.current_time())
+                self._on_pong(event.payload)
             # Ping and Close: the protocol queued the answer.
+
+    def _on_pong(self, payload: bytes) -> None:
+        answered = self._pings.acknowledge(payload)
+        keepalive = self._keepalive
+        if answered and keepalive.in_flight in answered:
+            keepalive.on_pong(keepalive.in_flight, trio.current_time())
 
     # -- the task ------------------------------------------------------------------
 
@@ -387,7 +409,7 @@ class Reader:
                 # pong cannot be read now, and the slow one is the
                 # application, not the peer.
                 # While parsed bytes wait, consumers that find the queue
-                # empty parse them (decode_buffered) without waking us for
+                # empty parse them (take_buffered) without waking us for
                 # every message; they wake us once the bytes run out.
                 _set_deadline(scope, self._close_deadline)
                 start = trio.current_time()
