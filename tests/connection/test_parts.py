@@ -16,7 +16,6 @@ from ws.connection._queue import MessageQueue, QueueClosed
 from ws.connection._reader import _TRANSITIONS, Reader, ReaderState, _Input
 from ws.errors import LocalProtocolError
 from ws.transports.fastio import Budget
-from tests.helpers import raw_frame
 
 # -- the message queue ---------------------------------------------------------
 
@@ -84,32 +83,6 @@ def test_queue_rejects_bad_sizes(bad: float) -> None:
     """message_queue_size must be an int >= 0 or math.inf."""
     with pytest.raises(ValueError, match="message_queue_size"):
         MessageQueue(bad, math.inf, Budget())
-
-
-def _frames(count: int, size: int) -> bytes:
-    return b"".join(raw_frame(0x2, bytes([i % 251]) * size, mask=b"abcd") for i in range(count))
-
-
-@pytest.mark.parametrize(
-    ("options", "bound"),
-    [
-        (ws.ServerOptions(message_queue_size=1, compression=None), (2, 2_000)),
-        (ws.ServerOptions(message_queue_size=math.inf, message_queue_bytes=10_000, compression=None), (11, 11_000)),
-    ],
-)
-async def test_one_read_of_many_messages_is_queued_within_the_bounds(
-    options: ws.ServerOptions, bound: tuple[int, int]
-) -> None:
-    """60 messages of 1,000 bytes in one write: the server holds at most the bound, then all arrive in order."""
-    async with ws.testing.open_websocket_pair(server_options=options) as (client, server):
-        await client.stream.send_all(_frames(60, 1000))
-        await trio.testing.wait_all_tasks_blocked()
-        queue = server._queue  # white box: what the server holds
-        assert len(queue) <= bound[0]
-        assert queue._bytes + len(queue._in_hand or b"") <= bound[1]
-        for i in range(60):
-            assert await server.get_message() == bytes([i % 251]) * 1000
-        assert reader_of(server).state is ReaderState.READING
 
 
 # -- keepalive timing ----------------------------------------------------------
