@@ -192,7 +192,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
             produce = partial(protocol.send_binary, message)
         else:
             raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
-        await self._send(produce)
+        try:
+            await self._writer.send(produce)
+        except LocalProtocolError:
+            raise self._reader.closed_error() from None  # closed while waiting to write
 
     async def _send(self, produce: Callable[[], object] | None) -> None:
         try:

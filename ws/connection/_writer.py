@@ -98,35 +98,33 @@ class Writer:
             await _checkpoint_if_cancelled()
             if produce is not None:
                 produce()
-            await self._write()
+            # Written here rather than in a helper: a coroutine per layer
+            # costs about 0.4 us per message.
+            chunks = self._protocol.data_to_send()
+            if chunks:
+                eof = chunks[-1] == b""
+                data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+                completed = False
+                try:
+                    if data:
+                        await self._io.send_all(data)
+                    if eof:
+                        await self._end_of_output()
+                    completed = True
+                except _STREAM_ERRORS as exc:
+                    completed = True  # reported here, not as a cut write
+                    self._on_break(exc)
+                    raise self._closed_error() from exc
+                finally:
+                    if not completed:
+                        # Cancelled half-way: a partial frame may be on the wire.
+                        self._on_break(None)
         finally:
             waiters = self._waiters
             if waiters:
                 waiters.unpark()  # still writing: handed over
             else:
                 self._writing = False
-
-    async def _write(self) -> None:
-        chunks = self._protocol.data_to_send()
-        if not chunks:
-            return
-        eof = chunks[-1] == b""
-        data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
-        completed = False
-        try:
-            if data:
-                await self._io.send_all(data)
-            if eof:
-                await self._end_of_output()
-            completed = True
-        except _STREAM_ERRORS as exc:
-            completed = True  # reported here, not as a cut write
-            self._on_break(exc)
-            raise self._closed_error() from exc
-        finally:
-            if not completed:
-                # Cancelled half-way: a partial frame may be on the wire.
-                self._on_break(None)
 
     async def _end_of_output(self) -> None:
         # The protocol is done writing. Half-close only while the peer may
