@@ -471,3 +471,45 @@ def test_ping_pong_round_trip() -> None:
     client_events, server_events = pair.pump()
     assert Ping(b"s") in client_events and Pong(b"c") in client_events
     assert Ping(b"c") in server_events and Pong(b"s") in server_events
+
+
+def _pending(protocol: Protocol) -> bool:
+    return protocol.has_pending_input
+
+
+def _binary_frames(*payloads: bytes) -> bytes:
+    return b"".join(raw_frame(0x2, payload, mask=b"abcd") for payload in payloads)
+
+
+def test_receive_data_stops_after_max_messages() -> None:
+    """Parsing stops after max_messages; the rest waits, then receive_buffered goes on."""
+    server = Protocol(Side.SERVER)
+    server.receive_data(_binary_frames(b"a", b"b", b"c") + raw_frame(0x9, b"p", mask=b"abcd"), max_messages=2)
+    assert server.events_received() == [Message(b"a"), Message(b"b")]
+    assert _pending(server)
+    assert not server.needs_writer()
+    assert server.receive_buffered(2, float("inf")) == [Message(b"c"), Ping(b"p")]
+    assert not _pending(server)
+    assert server.needs_writer()  # the pong is owed
+
+
+def test_receive_data_stops_once_max_bytes_are_reached() -> None:
+    """The message that reaches max_bytes is the last one parsed."""
+    server = Protocol(Side.SERVER)
+    server.receive_data(_binary_frames(b"x" * 6, b"y" * 6, b"z"), max_bytes=10)
+    assert server.events_received() == [Message(b"x" * 6), Message(b"y" * 6)]
+    assert _pending(server)
+    server.receive_data(b"")
+    assert server.events_received() == [Message(b"z")]
+    assert not _pending(server)
+
+
+def test_an_error_after_held_back_bytes_waits_behind_their_messages() -> None:
+    """A bad frame in the bytes left over is found by the next call, held behind its message."""
+    server = Protocol(Side.SERVER)
+    server.receive_data(_binary_frames(b"a", b"b") + raw_frame(0x2, b"c", mask=b"abcd", rsv=0x20), max_messages=1)
+    assert server.events_received() == [Message(b"a")]
+    assert server.receive_buffered(5, float("inf")) == [Message(b"b")]
+    assert server.error_pending and not _pending(server)
+    server.data_to_send()
+    assert server.close_sent is not None and server.close_sent.code == CloseCode.PROTOCOL_ERROR

@@ -374,6 +374,24 @@ class Protocol:
                 self.error = exc
                 self.fail(exc.close_code, str(exc))
 
+    def receive_buffered(self, max_messages: float, max_bytes: float) -> list[Event]:
+        """Go on parsing buffered bytes (:attr:`has_pending_input`) and return the events.
+
+        :meth:`receive_data` with ``b""`` and then :meth:`events_received`,
+        in one call: consumers that parse for themselves call it once per
+        message or two, so its cost counts.
+        """
+        self.receive_data(b"", max_messages=max_messages, max_bytes=max_bytes)
+        events = self._events
+        self._events = []
+        if self._pending_error is not None:
+            self._pending_armed = True
+        return events
+
+    def needs_writer(self) -> bool:
+        """Whether something owed must be written or handled: data to send, a held error, a close."""
+        return bool(self._out) or self._pending_armed or self._pending_error is not None or self.state is not _OPEN
+
     @property
     def has_pending_input(self) -> bool:
         """Whether received bytes wait to be parsed (see :meth:`receive_data`)."""

@@ -215,19 +215,25 @@ class WebSocketConnection(trio.abc.AsyncResource):
             ConnectionClosed: The connection is closed.
         """
         queue = self._queue
-        if queue.empty and self._protocol.has_pending_input:
-            # Parse the next message here rather than wake the reader for it.
+        message: str | bytes | None = None
+        # The fast paths, inlined (a coroutine per message costs about
+        # 0.4 us): a message is queued, or bytes wait to be parsed, which
+        # this task parses rather than wake the reader for them.
+        if queue.ready:
+            await _checkpoint_if_cancelled()
+            message = queue.pop()
+        elif queue.empty and self._protocol.has_pending_input:
             await _checkpoint_if_cancelled()
             message = self._reader.take_buffered()
-            if message is not None:
-                budget = self._budget
-                ops = budget.ops + 1
-                if ops < YIELD_EVERY:
-                    budget.ops = ops
-                else:
-                    budget.ops = 0
-                    await _cancel_shielded_checkpoint()
-                return message
+        if message is not None:
+            budget = self._budget
+            ops = budget.ops + 1
+            if ops < YIELD_EVERY:
+                budget.ops = ops
+            else:
+                budget.ops = 0
+                await _cancel_shielded_checkpoint()
+            return message
         try:
             return await queue.get()
         except QueueClosed:

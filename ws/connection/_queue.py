@@ -133,6 +133,28 @@ class MessageQueue:
             self._budget.reset()  # it blocked: that was a schedule point
         if self._closed:
             raise QueueClosed
+        message = self.pop()
+        budget = self._budget  # Budget.spend(), inlined: no coroutine per message
+        ops = budget.ops + 1
+        if ops < YIELD_EVERY:
+            budget.ops = ops
+        else:
+            budget.ops = 0
+            await _cancel_shielded_checkpoint()
+        return message
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`pop` has a message to give (and the queue is open)."""
+        return (bool(self._messages) or self._in_hand is not None) and not self._closed
+
+    def pop(self) -> str | bytes:
+        """Take the next message (only when :attr:`ready`), without checkpoint or budget.
+
+        For a caller that checked for cancellation before and counts the
+        operation in the budget after, as :meth:`get` does.
+        """
+        messages = self._messages
         if messages:
             message = messages.pop(0)
             self._bytes -= len(message)
@@ -146,13 +168,6 @@ class MessageQueue:
         if self._producer is not None and self._producer_on_room and self.has_room():
             trio.lowlevel.reschedule(self._producer)
             self._producer = None
-        budget = self._budget  # Budget.spend(), inlined: no coroutine per message
-        ops = budget.ops + 1
-        if ops < YIELD_EVERY:
-            budget.ops = ops
-        else:
-            budget.ops = 0
-            await _cancel_shielded_checkpoint()
         return message
 
     def take_nowait(self) -> str | bytes | None:

@@ -276,11 +276,8 @@ class Reader:
         max_messages, max_bytes = queue.room()
         context = self._context
         assert context is not None
-        context.run(
-            protocol.receive_data, b"", max_messages=max_messages + 1, max_bytes=max_bytes
-        )
         first: str | bytes | None = None
-        for event in protocol.events_received():
+        for event in context.run(protocol.receive_buffered, max_messages + 1, max_bytes):
             if type(event) is Message:
                 if first is None:
                     first = event.data
@@ -288,12 +285,7 @@ class Reader:
                     queue.put(event.data)
             elif type(event) is Pong:
                 self._on_pong(event.payload)
-        if (
-            not protocol.has_pending_input
-            or protocol.has_data_to_send()
-            or protocol.error_pending
-            or protocol.state is not _OPEN
-        ):
+        if not protocol.has_pending_input or protocol.needs_writer():
             queue.wake_producer()
         return first
 
