@@ -36,10 +36,9 @@ other tasks would starve, and its own deadlines, which Trio only notices
 at schedule points, would pass unnoticed. With one count per run, no task
 completes more than :data:`YIELD_EVERY` such operations between two
 schedule points, so a deadline is noticed within that many operations.
-A send that waited, or an operation that failed, has just been through a
-real schedule point and resets the count; so does the yield itself. A
-receive that waited counts as one operation and resets nothing, so that a
-reader which waits now and then still yields every YIELD_EVERY reads.
+An operation that waited, or failed, has just been through a real schedule
+point and resets the count; so does the yield itself. A receive that
+waited then counts as the first operation after that point.
 
 ``wait_send_all_might_not_block`` is a checkpoint (it always waits for
 :func:`~trio.lowlevel.wait_writable`).
@@ -249,11 +248,8 @@ class SocketIO:
                         await _cancel_shielded_checkpoint()
                         budget.ops = 0
                     return data
-                # The budget is not reset here: a reader that waits now
-                # and then still yields every YIELD_EVERY reads, which keeps
-                # the other tasks of a process moving (without it a 1 MiB
-                # echo in one process ran at 450 instead of 600 MB/s).
                 await _wait_readable(fd)
+                self._budget.ops = 0
                 waited = True
         except OSError as exc:
             raise _stream_error(self._socket, exc, sending=False) from exc
