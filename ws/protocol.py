@@ -382,11 +382,7 @@ class Protocol:
         message or two, so its cost counts.
         """
         self.receive_data(b"", max_messages=max_messages, max_bytes=max_bytes)
-        events = self._events
-        self._events = []
-        if self._pending_error is not None:
-            self._pending_armed = True
-        return events
+        return self.events_received()
 
     def needs_writer(self) -> bool:
         """Whether something owed must be written or handled: data to send, a held error, a close."""

@@ -67,7 +67,7 @@ from ws.frames.close import CloseReason, serialize_close
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
-from ws.transports.fastio import YIELD_EVERY, Budget, ByteIO, run_budget
+from ws.transports.fastio import Budget, ByteIO, run_budget
 
 __all__ = ["WebSocketConnection", "assemble", "reader_of"]
 
@@ -226,12 +226,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
             await _checkpoint_if_cancelled()
             message = self._reader.take_buffered()
         if message is not None:
-            budget = self._budget
-            ops = budget.ops + 1
-            if ops < YIELD_EVERY:
-                budget.ops = ops
-            else:
-                budget.ops = 0
+            if self._budget.count():
                 await _cancel_shielded_checkpoint()
             return message
         try:

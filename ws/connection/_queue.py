@@ -6,7 +6,7 @@ import math
 import attrs
 import trio
 
-from ws.transports.fastio import YIELD_EVERY, Budget
+from ws.transports.fastio import Budget
 
 __all__ = ["MessageQueue", "QueueClosed"]
 
@@ -101,11 +101,8 @@ class MessageQueue:
         """Queue ``message``, or hold it in hand if it does not fit (the reader then waits)."""
         if self._closed:
             return
-        messages = self._messages
-        if len(messages) < self._max_messages and (
-            not messages or self._bytes + len(message) <= self._max_bytes
-        ):
-            messages.append(message)
+        if self._fits(message):
+            self._messages.append(message)
             self._bytes += len(message)
         else:
             assert self._in_hand is None, "put() without room"
@@ -134,12 +131,7 @@ class MessageQueue:
         if self._closed:
             raise QueueClosed
         message = self.pop()
-        budget = self._budget  # Budget.spend(), inlined: no coroutine per message
-        ops = budget.ops + 1
-        if ops < YIELD_EVERY:
-            budget.ops = ops
-        else:
-            budget.ops = 0
+        if self._budget.count():
             await _cancel_shielded_checkpoint()
         return message
 
@@ -170,24 +162,19 @@ class MessageQueue:
             self._producer = None
         return message
 
-    def take_nowait(self) -> str | bytes | None:
-        """Take the next message if one is queued, without waiting or counting."""
+    def _fits(self, message: str | bytes) -> bool:
+        # Room for one more, in bytes too unless the queue is empty.
         messages = self._messages
-        if not messages:
-            return None
-        message = messages.pop(0)
-        self._bytes -= len(message)
-        return message
+        return len(messages) < self._max_messages and (
+            not messages or self._bytes + len(message) <= self._max_bytes
+        )
 
     def _admit_in_hand(self) -> None:
         message = self._in_hand
         assert message is not None
-        messages = self._messages
-        if len(messages) < self._max_messages and (
-            not messages or self._bytes + len(message) <= self._max_bytes
-        ):
+        if self._fits(message):
             self._in_hand = None
-            messages.append(message)
+            self._messages.append(message)
             self._bytes += len(message)
 
     async def wait_for_room(self, *, on_room: bool = True) -> None:

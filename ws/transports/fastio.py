@@ -112,20 +112,30 @@ class Budget:
     def __init__(self) -> None:
         self.ops = 0
 
-    async def spend(self) -> None:
-        """Count one operation that completed without blocking.
+    def count(self) -> bool:
+        """Count one operation that completed without blocking; True if it must yield now.
 
-        Every :data:`YIELD_EVERY`-th one (across the run) is a schedule
-        point, shielded from cancellation because the operation already
-        took effect; after it, :attr:`ops` is 0. Never raises
-        :class:`trio.Cancelled`.
+        True for every :data:`YIELD_EVERY`-th one (across the run); the
+        caller then takes a cancel-shielded schedule point, and :attr:`ops`
+        is 0. Hot paths call this rather than :meth:`spend`: a coroutine
+        per operation costs about 0.4 us.
         """
         ops = self.ops + 1
         if ops < YIELD_EVERY:
             self.ops = ops
-        else:
+            return False
+        self.ops = 0
+        return True
+
+    async def spend(self) -> None:
+        """Count one operation that completed without blocking (see :meth:`count`).
+
+        Every :data:`YIELD_EVERY`-th one is a schedule point, shielded from
+        cancellation because the operation already took effect. Never
+        raises :class:`trio.Cancelled`.
+        """
+        if self.count():
             await _cancel_shielded_checkpoint()
-            self.ops = 0
 
     def reset(self) -> None:
         """Note that a real schedule point just happened (the task blocked)."""
@@ -238,15 +248,8 @@ class SocketIO:
                         self._budget.ops = 0
                     raise
                 else:
-                    # Inlined Budget.spend (an awaited helper would build a
-                    # coroutine per call). A read that waited counts too.
-                    budget = self._budget
-                    ops = budget.ops + 1
-                    if ops < YIELD_EVERY:
-                        budget.ops = ops
-                    else:
+                    if self._budget.count():  # a read that waited counts too
                         await _cancel_shielded_checkpoint()
-                        budget.ops = 0
                     return data
                 await _wait_readable(fd)
                 self._budget.ops = 0
@@ -292,13 +295,8 @@ class SocketIO:
                     self._budget.ops = 0
             if not waited:
                 self._congested = False
-                budget = self._budget
-                ops = budget.ops + 1
-                if ops < YIELD_EVERY:
-                    budget.ops = ops
-                else:
+                if self._budget.count():
                     await _cancel_shielded_checkpoint()
-                    budget.ops = 0
         except OSError as exc:
             raise _stream_error(self._socket, exc, sending=True) from exc
         finally:
