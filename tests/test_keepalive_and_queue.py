@@ -63,6 +63,31 @@ async def test_keepalive_off_waits_for_ever(autojump_clock: trio.testing.MockClo
         await server.get_message()  # unstall, so that the pair closes normally
 
 
+async def test_keepalive_waits_while_the_application_is_slow(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A reader held back by a full queue pings nobody and times nothing out, however long.
+
+    The keepalive deadline passes many times while the reader waits for
+    room; each time the keepalive is shifted by the wait, so the peer is
+    neither pinged nor dropped, and the connection works afterwards.
+    """
+    server_options = ws.ServerOptions(message_queue_size=0, ping_interval=2, ping_timeout=2)
+    client_options = ws.ClientOptions(ping_interval=None)
+    async with ws.testing.open_websocket_pair(
+        client_options=client_options, server_options=server_options
+    ) as (client, server):
+        await client.send_message("held in hand: the server's reader waits for room")
+        await trio.sleep(100)  # 50 keepalive intervals
+        assert server.closed is None and client.closed is None
+        assert await server.get_message() == "held in hand: the server's reader waits for room"
+        await client.send_message("after")
+        assert await server.get_message() == "after"
+        # Keepalive runs again once the reader reads: pings answered, still open.
+        await trio.sleep(10)
+        assert server.closed is None and client.closed is None
+
+
 async def test_server_keepalive_frees_a_silent_client(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -37,7 +37,7 @@ def test_queue_byte_bound_is_exact() -> None:
     queue.put(b"123456")
     queue.put(b"7890ab")  # 12 > 10: in hand
     assert not queue.has_room()
-    assert queue.pop() == b"123456"
+    assert queue.take() == b"123456"
     lone = MessageQueue(math.inf, 10, Budget())
     lone.put(b"x" * 100)
     assert lone.has_room()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from array import array
 from typing import NamedTuple
 
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from ws.errors import LocalProtocolError
 from ws.frames.frame import RSV1, RSV2, RSV3, Frame, Opcode
+from ws.frames import serializer
 from ws.frames.parser import FrameParser
 from ws.frames.serializer import MaskKeySource, random_mask_key, serialize, serialize_frame
 
@@ -244,17 +247,69 @@ def test_random_mask_key() -> None:
     assert len(set(keys)) == 100  # a collision has probability about 1e-6
 
 
-def test_random_mask_key_uses_os_urandom(monkeypatch: pytest.MonkeyPatch) -> None:
-    """random_mask_key draws its 4 bytes from the OS's CSPRNG."""
+def test_random_mask_key_hands_out_os_urandom_bytes_once_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys are os.urandom's bytes, fetched a block at a time, each handed out once."""
     requests: list[int] = []
+    blocks: list[bytes] = []
 
     def fake_urandom(n: int) -> bytes:
         requests.append(n)
-        return b"\x01\x02\x03\x04"
+        block = bytes((len(blocks) * 7 + i) % 256 for i in range(n))
+        blocks.append(block)
+        return block
 
+    serializer._keys.clear()
     monkeypatch.setattr(os, "urandom", fake_urandom)
-    assert random_mask_key() == b"\x01\x02\x03\x04"
-    assert requests == [4]
+    per_fetch = serializer._KEYS_PER_FETCH
+    keys = [random_mask_key() for _ in range(per_fetch + 1)]
+    assert requests == [4 * per_fetch, 4 * per_fetch]
+    assert b"".join(keys) == blocks[0] + blocks[1][:4]
+    serializer._keys.clear()
+
+
+def test_random_mask_key_is_fresh_in_a_forked_child() -> None:
+    """A forked child fetches its own keys instead of repeating its parent's."""
+    random_mask_key()  # the parent holds fetched keys now
+    assert serializer._keys
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, b"1" if not serializer._keys else b"0")
+        os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+
+
+def test_random_mask_key_threads_never_share_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys taken by several threads at once are each handed out once."""
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def numbered_urandom(n: int) -> bytes:
+        # Every 4-byte slot a distinct number, so a key handed out twice shows.
+        with lock:
+            return b"".join(next(counter).to_bytes(4, "big") for _ in range(n // 4))
+
+    serializer._keys.clear()
+    monkeypatch.setattr(os, "urandom", numbered_urandom)
+    got: list[list[bytes]] = [[] for _ in range(4)]
+
+    def take(into: list[bytes]) -> None:
+        for _ in range(5000):
+            into.append(random_mask_key())
+
+    threads = [threading.Thread(target=take, args=(into,)) for into in got]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [key for into in got for key in into]
+    assert len(keys) == 20000 and len(set(keys)) == 20000
+    serializer._keys.clear()
 
 
 def test_random_mask_key_is_a_mask_key_source() -> None:

@@ -67,7 +67,7 @@ from ws.frames.close import CloseReason, serialize_close
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
-from ws.transports.fastio import Budget, ByteIO, run_budget
+from ws.transports.fastio import YIELD_EVERY, Budget, ByteIO, run_budget
 
 __all__ = ["WebSocketConnection", "assemble", "reader_of"]
 
@@ -215,22 +215,21 @@ class WebSocketConnection(trio.abc.AsyncResource):
             ConnectionClosed: The connection is closed.
         """
         queue = self._queue
-        message: str | bytes | None = None
         # The fast paths, inlined (a coroutine per message costs about
         # 0.4 us): a message is queued, or bytes wait to be parsed, which
         # this task parses rather than wake the reader for them.
-        if queue.ready:
-            await _checkpoint_if_cancelled()
-            message = queue.pop()
-        elif queue.empty and self._protocol.has_pending_input:
-            await _checkpoint_if_cancelled()
+        await _checkpoint_if_cancelled()
+        message = queue.take()
+        if message is None and self._protocol.has_pending_input:
             message = self._reader.take_buffered()
         if message is not None:
-            if self._budget.count():
-                await _cancel_shielded_checkpoint()
+            budget = self._budget  # Budget.spend(), inlined
+            budget.ops += 1
+            if budget.ops >= YIELD_EVERY:
+                await budget.yield_now()
             return message
         try:
-            return await queue.get()
+            return await queue.wait_and_take()
         except QueueClosed:
             error = self._reader.closed_error()
             raise error from error.__cause__

@@ -11,7 +11,6 @@ from ws.transports.fastio import Budget
 __all__ = ["MessageQueue", "QueueClosed"]
 
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
-_cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 
 
 class QueueClosed(Exception):
@@ -101,9 +100,14 @@ class MessageQueue:
         """Queue ``message``, or hold it in hand if it does not fit (the reader then waits)."""
         if self._closed:
             return
-        if self._fits(message):
-            self._messages.append(message)
-            self._bytes += len(message)
+        messages = self._messages
+        size = len(message)
+        # _fits(), inlined: this runs for most messages.
+        if len(messages) < self._max_messages and (
+            not messages or self._bytes + size <= self._max_bytes
+        ):
+            messages.append(message)
+            self._bytes += size
         else:
             assert self._in_hand is None, "put() without room"
             self._in_hand = message
@@ -116,49 +120,66 @@ class MessageQueue:
         Raises:
             QueueClosed: The queue was closed, or ended and is empty.
         """
-        messages = self._messages
-        if messages or self._in_hand is not None:
-            await _checkpoint_if_cancelled()
-        else:
-            while not (messages or self._in_hand is not None):
-                if self._closed or self._ended:
-                    await trio.lowlevel.checkpoint()
-                    raise QueueClosed
-                if self._taken is not None:
-                    self._taken.set()  # every message taken, and back for more
-                await self._park_consumer()
-            self._budget.reset()  # it blocked: that was a schedule point
-        if self._closed:
-            raise QueueClosed
-        message = self.pop()
-        if self._budget.count():
-            await _cancel_shielded_checkpoint()
+        await _checkpoint_if_cancelled()
+        message = self.take()
+        if message is None:
+            return await self.wait_and_take()
+        await self._budget.spend()
         return message
 
-    @property
-    def ready(self) -> bool:
-        """Whether :meth:`pop` has a message to give (and the queue is open)."""
-        return (bool(self._messages) or self._in_hand is not None) and not self._closed
+    async def wait_and_take(self) -> str | bytes:
+        """Wait for the next message and take it (always a schedule point).
 
-    def pop(self) -> str | bytes:
-        """Take the next message (only when :attr:`ready`), without checkpoint or budget.
+        For a caller that checked for cancellation and found nothing to
+        :meth:`take`, as :meth:`get` does.
 
-        For a caller that checked for cancellation before and counts the
-        operation in the budget after, as :meth:`get` does.
+        Raises:
+            QueueClosed: The queue was closed, or ended and is empty.
         """
+        messages = self._messages
+        while not (messages or self._in_hand is not None):
+            if self._closed or self._ended:
+                await trio.lowlevel.checkpoint()
+                raise QueueClosed
+            if self._taken is not None:
+                self._taken.set()  # every message taken, and back for more
+            await self._park_consumer()
+        self._budget.ops = 0  # it blocked: that was a schedule point
+        message = self.take()
+        if message is None:  # closed while we waited
+            raise QueueClosed
+        return message
+
+    def take(self) -> str | bytes | None:
+        """Take the next message if one waits (and the queue is open), else ``None``.
+
+        No checkpoint and no budget: for a caller that checked for
+        cancellation before and counts the operation after, as :meth:`get`
+        does.
+        """
+        if self._closed:
+            return None
         messages = self._messages
         if messages:
             message = messages.pop(0)
             self._bytes -= len(message)
-            if self._in_hand is not None:
-                self._admit_in_hand()
+            in_hand = self._in_hand
+            # The message in hand joins the queue if it fits now (_fits(), inlined).
+            if in_hand is not None and (
+                not messages or self._bytes + len(in_hand) <= self._max_bytes
+            ):
+                self._in_hand = None
+                messages.append(in_hand)
+                self._bytes += len(in_hand)
         else:
             in_hand = self._in_hand
-            assert in_hand is not None
+            if in_hand is None:
+                return None
             message = in_hand
             self._in_hand = None
-        if self._producer is not None and self._producer_on_room and self.has_room():
-            trio.lowlevel.reschedule(self._producer)
+        producer = self._producer
+        if producer is not None and self._producer_on_room and self._in_hand is None:
+            trio.lowlevel.reschedule(producer)
             self._producer = None
         return message
 
@@ -168,14 +189,6 @@ class MessageQueue:
         return len(messages) < self._max_messages and (
             not messages or self._bytes + len(message) <= self._max_bytes
         )
-
-    def _admit_in_hand(self) -> None:
-        message = self._in_hand
-        assert message is not None
-        if self._fits(message):
-            self._in_hand = None
-            self._messages.append(message)
-            self._bytes += len(message)
 
     async def wait_for_room(self, *, on_room: bool = True) -> None:
         """Wait until :meth:`has_room` (unless not ``on_room``), :meth:`close` or :meth:`wake_producer`."""

@@ -107,7 +107,10 @@ class Writer:
                 completed = False
                 try:
                     if data:
-                        await self._io.send_all(data)
+                        if fast is not None:
+                            await fast.send_all_checked(data)
+                        else:
+                            await self._io.send_all(data)
                     if eof:
                         await self._end_of_output()
                     completed = True
