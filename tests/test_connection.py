@@ -104,13 +104,16 @@ async def test_async_for_raises_on_abnormal_close() -> None:
         assert info.value.reason.code == 4001
 
 
-async def test_send_message_of_wrong_type_raises_type_error() -> None:
-    """send_message refuses anything but str and bytes-like with TypeError."""
+async def test_send_message_of_wrong_type_raises_type_and_value_error() -> None:
+    """send_message refuses anything but str and bytes-like with an error that is both
+    a TypeError and a ValueError (trio-websocket's), and the connection stays open."""
     async with ws_pair() as (client, _server):
         with pytest.raises(TypeError):
             await client.send_message(42)  # type: ignore[arg-type]
-        with pytest.raises(TypeError):
+        with pytest.raises(ValueError, match="not NoneType"):
             await client.send_message(None)  # type: ignore[arg-type]
+        with pytest.raises(ws.MessageTypeError):
+            await client.send_message(["x"])  # type: ignore[arg-type]
         assert client.closed is None
 
 

@@ -235,7 +235,7 @@ async def test_endpoints_path_subprotocol_and_headers(
                 assert client.subprotocol == "chat.v2"
                 assert client.path == "/room?id=7"
                 assert client.is_client and not client.is_server
-                assert ("x-served-by", "ws") in client.handshake_headers
+                assert (b"x-served-by", b"ws") in client.handshake_headers
                 await client.send_message("done")
                 if transport.name in ("tcp4", "tcp6", "tls"):
                     assert isinstance(client.remote, ws.Endpoint)

@@ -60,7 +60,7 @@ def build_connection(
         local=local,
         remote=remote,
         subprotocol=subprotocol,
-        raw_headers=handshake_headers,
+        handshake_headers=handshake_headers,
         message_queue_size=options.message_queue_size,
         message_queue_bytes=options.message_queue_bytes,
         close_timeout=close_timeout,

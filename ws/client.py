@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
+from typing import Final
 
 import attrs
 import trio
@@ -59,13 +60,36 @@ class _Target:
     unix_path: str | None = None
 
 
+def _check_use_ssl(use_ssl: object) -> None:
+    # trio-websocket's check and message: 1 or "yes" must not start TLS.
+    if not isinstance(use_ssl, (bool, ssl.SSLContext)):
+        raise TypeError("`use_ssl` argument must be bool or ssl.SSLContext")
+
+
+def _url_target(url: str, ssl_context: ssl.SSLContext | None) -> tuple[_Target, bool | ssl.SSLContext]:
+    """The target of a URL and what to pass as ``use_ssl`` for it.
+
+    Raises:
+        ValueError: Not a WebSocket URL, or an ``ssl_context`` with a
+            ``ws:`` URL (trio-websocket's message).
+    """
+    target = _parse_url(url)
+    if not target.secure:
+        if ssl_context is not None:
+            raise ValueError("SSL context must be None for ws: URL scheme")
+        return target, False
+    return target, True if ssl_context is None else ssl_context
+
+
 def _parse_url(url: str) -> _Target:
     """Split a ws://, wss:// or ws+unix:// URL.
 
     ``ws+unix://`` takes the socket path percent-encoded in the authority:
     ``ws+unix://%2Ftmp%2Fapp.sock/chat`` reaches ``/chat`` over the Unix
-    socket ``/tmp/app.sock``.
+    socket ``/tmp/app.sock``. Anything whose ``str()`` is a URL (e.g. a
+    ``yarl.URL``) is accepted, as trio-websocket does.
     """
+    url = str(url)
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     resource = parts.path or "/"
@@ -112,6 +136,18 @@ async def _connect(
         raise
 
 
+#: Response headers that only make the handshake, left out of ``handshake_headers``.
+_HANDSHAKE_RESPONSE_HEADERS: Final = frozenset(
+    {
+        b"upgrade",
+        b"connection",
+        b"sec-websocket-accept",
+        b"sec-websocket-protocol",
+        b"sec-websocket-extensions",
+    }
+)
+
+
 async def client_handshake(
     nursery: trio.Nursery,
     connected: Connected,
@@ -133,7 +169,13 @@ async def client_handshake(
         local=connected.local,
         remote=connected.remote,
         subprotocol=accepted.subprotocol,
-        handshake_headers=accepted.headers,
+        # As trio-websocket (wsproto) has them: the headers the handshake
+        # itself uses are left out.
+        handshake_headers=[
+            (name, value)
+            for name, value in accepted.headers
+            if name.lower() not in _HANDSHAKE_RESPONSE_HEADERS
+        ],
         # Bounds the closing handshake the reader waits for after a close
         # (ours, or one the protocol sent on an error): a peer that keeps
         # TCP open is dropped. The low-level functions pass math.inf: none.
@@ -209,6 +251,7 @@ def open_websocket(
     extra_headers: HeadersArg = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     connect_timeout: float = 60,
     disconnect_timeout: float = 60,
     compression: Compression = "deflate",
@@ -231,6 +274,8 @@ def open_websocket(
         message_queue_size: Messages buffered before the reader waits.
         max_message_size: The largest message accepted, in bytes; a larger
             one closes the connection with 1009 (``math.inf``: no limit).
+        receive_buffer_size: Bytes asked for per read (default 64 KiB;
+            ``None``: the default).
         connect_timeout: Seconds to connect and handshake (``math.inf``: none).
         disconnect_timeout: Seconds for the closing handshake.
         compression: ``"deflate"`` (default), a configured
@@ -250,11 +295,13 @@ def open_websocket(
         extra_headers=extra_headers,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=connect_timeout,
         disconnect_timeout=disconnect_timeout,
         compression=compression,
         origin=origin,
     )
+    _check_use_ssl(use_ssl)
     return _open(_Target(host, port, resource, bool(use_ssl)), use_ssl, opts)
 
 
@@ -266,6 +313,7 @@ def open_websocket_url(
     extra_headers: HeadersArg = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     connect_timeout: float = 60,
     disconnect_timeout: float = 60,
     compression: Compression = "deflate",
@@ -281,6 +329,7 @@ def open_websocket_url(
         ssl_context: The context for ``wss://`` URLs; ``None`` uses a
             default context that verifies certificates.
         subprotocols, extra_headers, message_queue_size, max_message_size,
+        receive_buffer_size,
         connect_timeout, disconnect_timeout, compression, origin, options:
             As for :func:`open_websocket`.
 
@@ -288,14 +337,14 @@ def open_websocket_url(
         HandshakeError: As for :func:`open_websocket`.
         ValueError: The URL is not a WebSocket URL.
     """
-    target = _parse_url(url)
-    use_ssl: bool | ssl.SSLContext = (ssl_context or True) if target.secure else False
+    target, use_ssl = _url_target(url, ssl_context)
     opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=connect_timeout,
         disconnect_timeout=disconnect_timeout,
         compression=compression,
@@ -315,6 +364,7 @@ async def connect_websocket(
     extra_headers: HeadersArg = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     compression: Compression = "deflate",
     origin: str | None = None,
     options: ClientOptions | None = None,
@@ -334,11 +384,13 @@ async def connect_websocket(
         extra_headers=extra_headers,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=math.inf,
         disconnect_timeout=math.inf,
         compression=compression,
         origin=origin,
     )
+    _check_use_ssl(use_ssl)
     return await _connect(
         nursery, target=_Target(host, port, resource, bool(use_ssl)), use_ssl=use_ssl, options=opts
     )
@@ -353,6 +405,7 @@ async def connect_websocket_url(
     extra_headers: HeadersArg = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     compression: Compression = "deflate",
     origin: str | None = None,
     options: ClientOptions | None = None,
@@ -364,14 +417,14 @@ async def connect_websocket_url(
         HandshakeError: The opening handshake failed.
         ValueError: The URL is not a WebSocket URL.
     """
-    target = _parse_url(url)
-    use_ssl: bool | ssl.SSLContext = (ssl_context or True) if target.secure else False
+    target, use_ssl = _url_target(url, ssl_context)
     opts = make_client_options(
         options,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=math.inf,
         disconnect_timeout=math.inf,
         compression=compression,
@@ -390,6 +443,7 @@ async def wrap_client_stream(
     extra_headers: HeadersArg = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     compression: Compression = "deflate",
     origin: str | None = None,
     options: ClientOptions | None = None,
@@ -402,6 +456,7 @@ async def wrap_client_stream(
         host: The value of the ``Host`` header.
         resource: The resource: path and query.
         subprotocols, extra_headers, message_queue_size, max_message_size,
+        receive_buffer_size,
         compression, origin, options: As for :func:`open_websocket`.
 
     Raises:
@@ -413,6 +468,7 @@ async def wrap_client_stream(
         extra_headers=extra_headers,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         compression=compression,
         origin=origin,
     )

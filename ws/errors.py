@@ -49,6 +49,7 @@ __all__ = [
     "InvalidResponse",
     "LocalProtocolError",
     "MessageTooBig",
+    "MessageTypeError",
     "NegotiationError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -65,6 +66,15 @@ Headers = Sequence[tuple[bytes, bytes]]
 
 class WebSocketError(Exception):
     """Base class of every exception ``ws`` raises on purpose."""
+
+
+class MessageTypeError(WebSocketError, TypeError, ValueError):
+    """A message to send is neither ``str`` nor bytes-like.
+
+    Both a :class:`TypeError` (what Python code expects for a wrong type)
+    and a :class:`ValueError` (what trio-websocket raises), so that callers
+    written for either keep working.
+    """
 
 
 class ProtocolError(WebSocketError):
@@ -186,10 +196,15 @@ class ConnectionRejected(HandshakeError):
     """
 
     def __init__(self, status_code: int, headers: Headers, body: bytes | None) -> None:
-        super().__init__(f"the server rejected the WebSocket connection: HTTP {status_code}")
+        headers = tuple(headers)
+        # The arguments, as trio-websocket keeps them: copy and pickle rebuild from them.
+        super().__init__(status_code, headers, body)
         self.status_code = status_code
-        self.headers: tuple[tuple[bytes, bytes], ...] = tuple(headers)
+        self.headers: tuple[tuple[bytes, bytes], ...] = headers
         self.body = body
+
+    def __str__(self) -> str:
+        return f"the server rejected the WebSocket connection: HTTP {self.status_code}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<status_code={self.status_code}>"

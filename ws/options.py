@@ -26,6 +26,7 @@ __all__ = [
     "Compression",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MESSAGE_QUEUE_BYTES",
+    "DEFAULT_RECEIVE_BUFFER_SIZE",
     "DEFAULT_PING_INTERVAL",
     "DEFAULT_PING_TIMEOUT",
     "HeadersArg",
@@ -41,6 +42,9 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 1024 * 1024
 #: The reader stops reading while this many bytes (characters for text)
 #: wait in the message queue; one message of any allowed size always fits.
 DEFAULT_MESSAGE_QUEUE_BYTES: Final[float] = 4 * 1024 * 1024
+
+#: Bytes asked for per read: 64 KiB, as Trio's own default (trio-websocket's is 4 KiB).
+DEFAULT_RECEIVE_BUFFER_SIZE: Final = 65536
 
 #: Keepalive: a ping every 20 s; no pong within 20 s closes with 1011.
 DEFAULT_PING_INTERVAL: Final[float | None] = 20.0
@@ -93,6 +97,10 @@ def _at_least_one(_instance: object, attribute: attrs.Attribute[float], value: f
         raise ValueError(f"{attribute.name} must be >= 1 or math.inf, not {value!r}")
 
 
+def _receive_buffer_size(value: int | None) -> int:
+    return DEFAULT_RECEIVE_BUFFER_SIZE if value is None else value
+
+
 def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be >= 1, not {value!r}")
@@ -128,7 +136,9 @@ class _CommonOptions:
     message_queue_bytes: float = attrs.field(
         default=DEFAULT_MESSAGE_QUEUE_BYTES, validator=_at_least_one
     )
-    receive_buffer_size: int = attrs.field(default=65536, validator=_positive_int)
+    receive_buffer_size: int = attrs.field(
+        default=DEFAULT_RECEIVE_BUFFER_SIZE, converter=_receive_buffer_size, validator=_positive_int
+    )
     ping_interval: float | None = attrs.field(
         default=DEFAULT_PING_INTERVAL, validator=_optional_interval
     )
@@ -167,7 +177,9 @@ class ClientOptions(_CommonOptions):
             (characters for text) are queued; one message always fits
             (default 4 MiB; ``math.inf``: no byte limit).
         handshake_limits: Size limits on the server's response head.
-        receive_buffer_size: Bytes asked for per read from the stream.
+        receive_buffer_size: Bytes asked for per read from the stream
+            (default 64 KiB; ``None`` also means the default, as "let Trio
+            choose" does in trio-websocket, whose default is 4 KiB).
         ping_interval: Send a keepalive ping this often, in seconds
             (default 20; ``None``: no keepalive).
         ping_timeout: When a keepalive pong takes longer than this many
@@ -247,6 +259,7 @@ def make_client_options(
     extra_headers: HeadersArg = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     connect_timeout: float = 60,
     disconnect_timeout: float = 60,
     compression: Compression = "deflate",
@@ -266,6 +279,7 @@ def make_client_options(
         key = (
             message_queue_size,
             max_message_size,
+            receive_buffer_size,
             connect_timeout,
             disconnect_timeout,
             compression,
@@ -282,6 +296,7 @@ def make_client_options(
         extra_headers=extra_headers,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=connect_timeout,
         disconnect_timeout=disconnect_timeout,
         compression=compression,
@@ -304,6 +319,7 @@ def make_server_options(
     *,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     connect_timeout: float = 60,
     disconnect_timeout: float = 60,
     compression: Compression = "deflate",
@@ -314,6 +330,7 @@ def make_server_options(
     return ServerOptions(
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=connect_timeout,
         disconnect_timeout=disconnect_timeout,
         compression=compression,

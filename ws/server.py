@@ -176,35 +176,75 @@ class WebSocketRequest:
 Handler = Callable[[WebSocketRequest], Awaitable[object]]
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, init=False)
 class WebSocketServer:
     """Accepts connections on listeners and runs a handler for each.
 
     Args:
         handler: ``async def handler(request: WebSocketRequest)``.
         listeners: Trio listeners, e.g. from ``trio.open_tcp_listeners``
-            (wrapped in ``trio.SSLListener`` for TLS).
-        handler_nursery: Where handlers and reader tasks run; by default a
-            nursery of the server's own.
-        options: The connection settings.
+            (wrapped in ``trio.SSLListener`` for TLS); at least one.
+        handler_nursery: Where the handlers run; by default a nursery of
+            the server's own. Connections' reader tasks always run in the
+            server's own nursery.
+        message_queue_size, max_message_size, receive_buffer_size,
+        connect_timeout, disconnect_timeout: As for :func:`serve_websocket`.
+        options: A :class:`~ws.ServerOptions` with every setting; when
+            given, the other settings arguments are ignored.
+
+    Raises:
+        ValueError: ``listeners`` is empty.
     """
 
     _handler: Handler
     _listeners: Sequence[trio.abc.Listener[trio.abc.Stream]]
-    _handler_nursery: trio.Nursery | None = None
-    _options: ServerOptions = attrs.field(factory=ServerOptions)
+    _handler_nursery: trio.Nursery | None
+    _options: ServerOptions
+
+    def __init__(
+        self,
+        handler: Handler,
+        listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
+        *,
+        handler_nursery: trio.Nursery | None = None,
+        message_queue_size: float = 1,
+        max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+        receive_buffer_size: int | None = None,
+        connect_timeout: float = 60,
+        disconnect_timeout: float = 60,
+        options: ServerOptions | None = None,
+    ) -> None:
+        if len(listeners) == 0:
+            raise ValueError("Listeners must contain at least one item.")
+        self.__attrs_init__(
+            handler,
+            listeners,
+            handler_nursery,
+            make_server_options(
+                options,
+                message_queue_size=message_queue_size,
+                max_message_size=max_message_size,
+                receive_buffer_size=receive_buffer_size,
+                connect_timeout=connect_timeout,
+                disconnect_timeout=disconnect_timeout,
+            ),
+        )
 
     @property
     def port(self) -> int:
-        """The port the server listens on.
+        """The port of the server's one TCP listener.
 
         Raises:
-            RuntimeError: The listeners do not share one TCP port.
+            RuntimeError: The server has more than one listener (as in
+                trio-websocket, even when they share a port: see
+                :attr:`listeners`), or its listener is not a TCP socket.
         """
-        ports = {addr.port for addr in self.listeners if not isinstance(addr, str)}
-        if len(ports) != 1:
-            raise RuntimeError(f"the server listens on {len(ports)} TCP ports, not one: {ports}")
-        return ports.pop()
+        if len(self._listeners) > 1:
+            raise RuntimeError("Cannot get port because this server has more than 1 listener.")
+        listener = self.listeners[0]
+        if isinstance(listener, str):
+            raise RuntimeError(f"This socket does not have a port: {listener!r}")
+        return listener.port
 
     @property
     def listeners(self) -> list[Address]:
@@ -351,6 +391,7 @@ async def serve_websocket(
     handler_nursery: trio.Nursery | None = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     connect_timeout: float = 60,
     disconnect_timeout: float = 60,
     compression: Compression = "deflate",
@@ -369,7 +410,7 @@ async def serve_websocket(
         port: The port; 0 picks a free one.
         ssl_context: A server ``ssl.SSLContext`` for TLS, or ``None``.
         handler_nursery: Where handlers and reader tasks run.
-        message_queue_size, max_message_size: As for clients.
+        message_queue_size, max_message_size, receive_buffer_size: As for clients.
         connect_timeout: Seconds from the TCP connection to a complete
             request; a slower client is dropped and the handler never runs.
         disconnect_timeout: Seconds for the closing handshake after the
@@ -384,6 +425,7 @@ async def serve_websocket(
         options,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=connect_timeout,
         disconnect_timeout=disconnect_timeout,
         compression=compression,
@@ -396,7 +438,7 @@ async def serve_websocket(
             trio.SSLListener(listener, ssl_context, https_compatible=True)
             for listener in listeners
         ]
-    server = WebSocketServer(handler, listeners, handler_nursery, options)
+    server = WebSocketServer(handler, listeners, handler_nursery=handler_nursery, options=options)
     await server.run(task_status=task_status)
 
 
@@ -409,6 +451,7 @@ async def serve_websocket_unix(
     handler_nursery: trio.Nursery | None = None,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     connect_timeout: float = 60,
     disconnect_timeout: float = 60,
     compression: Compression = "deflate",
@@ -429,7 +472,7 @@ async def serve_websocket_unix(
         ssl_context: A server ``ssl.SSLContext`` for TLS over the socket, or ``None``.
         mode: Permission bits for the socket file (e.g. ``0o660``); clients
             need write permission. ``None`` leaves what the umask gives.
-        handler_nursery, message_queue_size, max_message_size,
+        handler_nursery, message_queue_size, max_message_size, receive_buffer_size,
         connect_timeout, disconnect_timeout, compression, options, task_status:
             As for :func:`serve_websocket`.
 
@@ -441,6 +484,7 @@ async def serve_websocket_unix(
         options,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         connect_timeout=connect_timeout,
         disconnect_timeout=disconnect_timeout,
         compression=compression,
@@ -450,7 +494,7 @@ async def serve_websocket_unix(
     if ssl_context is not None:
         listener = trio.SSLListener(unix_listener, ssl_context, https_compatible=True)
     try:
-        server = WebSocketServer(handler, [listener], handler_nursery, options)
+        server = WebSocketServer(handler, [listener], handler_nursery=handler_nursery, options=options)
         await server.run(task_status=task_status)
     finally:
         await trio.aclose_forcefully(unix_listener)
@@ -461,6 +505,7 @@ async def wrap_server_stream(
     stream: trio.abc.Stream,
     message_queue_size: float = 1,
     max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
     *,
     compression: Compression = "deflate",
     options: ServerOptions | None = None,
@@ -479,6 +524,7 @@ async def wrap_server_stream(
         options,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
         compression=compression,
     )
     handshake, parsed = await read_client_request(stream, options)

@@ -261,7 +261,7 @@ async def open_memory_server(
         compression=compression,
     )
     listener = MemoryListener(name="memory")
-    server = WebSocketServer(handler, [listener], handler_nursery, options)
+    server = WebSocketServer(handler, [listener], handler_nursery=handler_nursery, options=options)
     with collapse_exception_groups():
         async with trio.open_nursery() as nursery:
             await nursery.start(server.run)

@@ -61,7 +61,7 @@ async def test_readers_run_in_the_servers_own_nursery() -> None:
 
     async with trio.open_nursery() as handlers, trio.open_nursery() as nursery:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        server = ws.WebSocketServer(handler, listeners, handlers)
+        server = ws.WebSocketServer(handler, listeners, handler_nursery=handlers)
         await nursery.start(server.run)
         async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
             await started.wait()

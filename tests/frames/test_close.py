@@ -121,16 +121,19 @@ NAME_TABLE = [
 ]
 
 STR_TABLE = [
-    (CloseReason(1000), "1000 (NORMAL_CLOSURE)"),
-    (CloseReason(1000, ""), "1000 (NORMAL_CLOSURE)"),
-    (CloseReason(1000, "bye"), "1000 (NORMAL_CLOSURE), 'bye'"),
-    (CloseReason(1005), "1005 (NO_STATUS_RCVD)"),
-    (CloseReason(1006), "1006 (ABNORMAL_CLOSURE)"),
-    (CloseReason(4001, "it's"), "4001 (PRIVATE_RESERVED), \"it's\""),
-    (CloseReason(3003, "x"), "3003 (IANA_RESERVED), 'x'"),
-    (CloseReason(2000), "2000 (RFC_RESERVED)"),
-    (CloseReason(12), "12 (INVALID_CODE)"),
-    (CloseReason(CloseCode.GOING_AWAY, "\u00e9"), "1001 (GOING_AWAY), '\u00e9'"),
+    (CloseReason(1000), "CloseReason<code=1000, name=NORMAL_CLOSURE, reason=None>"),
+    (CloseReason(1000, ""), "CloseReason<code=1000, name=NORMAL_CLOSURE, reason=>"),
+    (CloseReason(1000, "bye"), "CloseReason<code=1000, name=NORMAL_CLOSURE, reason=bye>"),
+    (CloseReason(1005), "CloseReason<code=1005, name=NO_STATUS_RCVD, reason=None>"),
+    (CloseReason(1006), "CloseReason<code=1006, name=ABNORMAL_CLOSURE, reason=None>"),
+    (CloseReason(4001, "it's"), "CloseReason<code=4001, name=PRIVATE_RESERVED, reason=it's>"),
+    (CloseReason(3003, "x"), "CloseReason<code=3003, name=IANA_RESERVED, reason=x>"),
+    (CloseReason(2000), "CloseReason<code=2000, name=RFC_RESERVED, reason=None>"),
+    (CloseReason(12), "CloseReason<code=12, name=INVALID_CODE, reason=None>"),
+    (
+        CloseReason(CloseCode.GOING_AWAY, "\u00e9"),
+        "CloseReason<code=1001, name=GOING_AWAY, reason=\u00e9>",
+    ),
 ]
 
 
@@ -251,8 +254,8 @@ def test_close_code_name(code: int, name: str) -> None:
 
 @pytest.mark.parametrize(("reason", "text"), STR_TABLE)
 def test_close_reason_str(reason: CloseReason, text: str) -> None:
-    """str(CloseReason) shows the code, its name and the reason if there is one."""
-    assert str(reason) == text
+    """str and repr of a CloseReason are trio-websocket's: code, name and reason."""
+    assert str(reason) == repr(reason) == text
 
 
 def test_close_reason_value() -> None:

@@ -84,11 +84,12 @@ def test_port_range_ends_are_valid() -> None:
 
 
 def test_repr_and_str() -> None:
-    """repr looks like the constructor call; str is host:port."""
+    """repr and str are trio-websocket's constructor-like form; authority is host:port."""
     endpoint = Endpoint("::1", 8443, True)
-    assert repr(endpoint) == "Endpoint(address='::1', port=8443, is_ssl=True)"
-    assert str(endpoint) == "[::1]:8443"
-    assert str(Endpoint("127.0.0.1", 80, False)) == "127.0.0.1:80"
+    assert repr(endpoint) == str(endpoint) == 'Endpoint(address="::1", port=8443, is_ssl=True)'
+    assert str(Endpoint("10.105.0.2", 80, False)) == 'Endpoint(address="10.105.0.2", port=80, is_ssl=False)'
+    assert endpoint.authority == "[::1]:8443"
+    assert Endpoint("127.0.0.1", 80, False).authority == "127.0.0.1:80"
     assert eval(repr(endpoint), {"Endpoint": Endpoint}) == endpoint
 
 
@@ -113,17 +114,17 @@ def test_connected_validates_its_fields() -> None:
         Connected(client.stream, "a", None)  # type: ignore[arg-type]
 
 
-def test_other_streams_are_described_by_class_name() -> None:
-    """A stream that is not a socket is described by its class."""
+def test_other_streams_are_described_by_their_repr() -> None:
+    """A stream that is not a socket is its repr() at both ends, as in trio-websocket."""
     client, _ = memory_pair()
-    assert endpoints_of(client.stream) == ("StapledStream:local", "StapledStream:remote")
+    assert endpoints_of(client.stream) == (repr(client.stream), repr(client.stream))
 
 
 def test_tls_over_memory_is_looked_through(trusting_context: ssl.SSLContext) -> None:
     """An SSLStream is described by its transport."""
     client, _ = memory_pair()
     ssl_stream = tls_stream(client.stream, trusting_context, server_hostname=SERVER_NAME)
-    assert endpoints_of(ssl_stream) == ("StapledStream:local", "StapledStream:remote")
+    assert endpoints_of(ssl_stream) == (repr(client.stream), repr(client.stream))
 
 
 async def test_is_ssl_is_detected_and_can_be_overridden() -> None:
@@ -191,7 +192,8 @@ async def test_listener_address_for_each_kind() -> None:
         async def aclose(self) -> None:
             pass
 
-    assert listener_address(OtherListener()) == "OtherListener:listener"
+    other = OtherListener()
+    assert listener_address(other) == repr(other)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])

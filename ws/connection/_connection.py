@@ -49,9 +49,11 @@ connection (1006), as a cut ``send_all`` breaks a ``SocketStream``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
+from typing import Final
 
 import attrs
 import trio
@@ -61,7 +63,7 @@ from ws.connection._pings import PendingPing, Pings
 from ws.connection._queue import MessageQueue, QueueClosed
 from ws.connection._reader import Reader
 from ws.connection._writer import Writer
-from ws.errors import ConnectionClosed, LocalProtocolError
+from ws.errors import ConnectionClosed, LocalProtocolError, MessageTypeError
 from ws.extensions.base import Extension
 from ws.frames.close import CloseReason, serialize_close
 from ws.frames.frame import CloseCode
@@ -77,6 +79,10 @@ _cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _RECEIVE_SIZE = 65536
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
+
+
+#: Numbers connections (clients and servers together) in the order they are made.
+_CONNECTION_IDS: Final = itertools.count()
 
 
 @attrs.define(eq=False)
@@ -99,13 +105,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _local: Address
     _remote: Address
     _subprotocol: str | None
-    _raw_headers: Sequence[tuple[bytes, bytes]]
+    _handshake_headers: tuple[tuple[bytes, bytes], ...]
     _queue: MessageQueue
     _writer: Writer
     _reader: Reader
     _pings: Pings
     _budget: Budget
-    _handshake_headers: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
+    #: A process-wide number, as trio-websocket gives one (``str()`` shows it).
+    _id: int = attrs.field(factory=lambda: next(_CONNECTION_IDS), init=False)
 
     # -- properties documented by trio-websocket -----------------------------
 
@@ -145,15 +152,18 @@ class WebSocketConnection(trio.abc.AsyncResource):
         return self._subprotocol
 
     @property
-    def handshake_headers(self) -> tuple[tuple[str, str], ...]:
-        """The headers the peer sent in the opening handshake; names in lower case."""
-        headers = self._handshake_headers
-        if headers is None:
-            headers = self._handshake_headers = tuple(
-                (name.decode("latin-1").lower(), value.decode("latin-1"))
-                for name, value in self._raw_headers
-            )
-        return headers
+    def handshake_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """Headers of the peer's side of the opening handshake, as ``(name, value)`` bytes.
+
+        Names are in lower case. On a client, these are the response
+        headers other than those the handshake itself uses (``upgrade``,
+        ``connection``, ``sec-websocket-accept``, ``-protocol`` and
+        ``-extensions``), in the order the server sent them, as in
+        trio-websocket. On a server, they are all the request's headers
+        (trio-websocket leaves them empty there; ``request.headers`` has
+        them too).
+        """
+        return self._handshake_headers
 
     @property
     def extensions(self) -> Sequence[Extension]:
@@ -180,7 +190,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
-            TypeError: ``message`` is neither str nor bytes-like.
+            MessageTypeError: ``message`` is neither str nor bytes-like
+                (a :class:`TypeError` and a :class:`ValueError`).
         """
         protocol = self._protocol
         if protocol.state is not _OPEN:
@@ -191,7 +202,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         elif isinstance(message, (bytes, bytearray, memoryview)):
             produce = partial(protocol.send_binary, message)
         else:
-            raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
+            raise MessageTypeError(f"a message is str or bytes-like, not {type(message).__name__}")
         try:
             await self._writer.send(produce)
         except LocalProtocolError:
@@ -387,9 +398,13 @@ class WebSocketConnection(trio.abc.AsyncResource):
         """
         self._reader.add_early_data(data)
 
+    def __str__(self) -> str:
+        return f"{'client' if self.is_client else 'server'}-{self._id}"
+
     def __repr__(self) -> str:
         side = "client" if self.is_client else "server"
-        state = "open" if self.closed is None else f"closed {self.closed}"
+        closed = self.closed
+        state = "open" if closed is None else f"closed {closed.code} ({closed.name})"
         return f"<WebSocketConnection {side} {self._remote} {self._path!r} {state}>"
 
 
@@ -402,7 +417,7 @@ def assemble(
     local: Address,
     remote: Address,
     subprotocol: str | None = None,
-    raw_headers: Sequence[tuple[bytes, bytes]] = (),
+    handshake_headers: Sequence[tuple[bytes, bytes]] = (),
     message_queue_size: float = 1,
     message_queue_bytes: float = math.inf,
     close_timeout: float | None = None,
@@ -430,7 +445,8 @@ def assemble(
     )
     reader.writer = Writer(protocol, stream, io, reader.on_break, reader.closed_error)
     return WebSocketConnection(
-        stream, protocol, path, local, remote, subprotocol, raw_headers,
+        stream, protocol, path, local, remote, subprotocol,
+        tuple((name.lower(), value) for name, value in handshake_headers),
         queue, reader.writer, reader, pings, budget,
     )
 

@@ -50,7 +50,7 @@ def close_code_name(code: int) -> str:
     return "INVALID_CODE"
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class CloseReason:
     """Why a WebSocket connection closed.
 
@@ -70,9 +70,11 @@ class CloseReason:
         """The close code's name, e.g. ``NORMAL_CLOSURE``."""
         return close_code_name(self.code)
 
-    def __str__(self) -> str:
-        text = f"{self.code} ({self.name})"
-        return f"{text}, {self.reason!r}" if self.reason else text
+    def __repr__(self) -> str:
+        # trio-websocket's form, for str() too (str(ConnectionClosed) shows it).
+        return f"CloseReason<code={self.code}, name={self.name}, reason={self.reason}>"
+
+    __str__ = __repr__
 
 
 def parse_close(payload: bytes) -> CloseReason:

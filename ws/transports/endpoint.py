@@ -93,11 +93,16 @@ class Endpoint:
             return f"{scheme}://{self.host}"
         return f"{scheme}://{self.host}:{self.port}"
 
-    def __str__(self) -> str:
+    @property
+    def authority(self) -> str:
+        """``host:port``, e.g. ``127.0.0.1:8000`` or ``[::1]:443``, for messages."""
         return f"{self.host}:{self.port}"
 
     def __repr__(self) -> str:
-        return f"Endpoint(address={str(self.address)!r}, port={self.port}, is_ssl={self.is_ssl})"
+        # trio-websocket's form, for str() too: users print and log it.
+        return f'Endpoint(address="{self.address}", port={self.port}, is_ssl={self.is_ssl})'
+
+    __str__ = __repr__
 
 
 #: What ``local`` and ``remote`` hold: an :class:`Endpoint` for TCP, a string otherwise.
@@ -156,7 +161,8 @@ def endpoints_of(stream: trio.abc.Stream, *, is_ssl: bool | None = None) -> tupl
       :data:`UNNAMED_UNIX_SOCKET` for an end that is not bound to a path (a
       client, usually). A Linux abstract name is kept as is, leading NUL
       included, so that it can be passed back to ``connect_unix``.
-    - Any other stream gives descriptions based on its class name.
+    - Any other stream gives its ``repr()`` for both ends, as
+      trio-websocket does.
 
     If the socket cannot say where an end is (it is already closed, or the
     peer went away before we asked), that end is described as
@@ -180,8 +186,8 @@ def endpoints_of(stream: trio.abc.Stream, *, is_ssl: bool | None = None) -> tupl
             _socket_address(sock, peer=False, is_ssl=ssl_on),
             _socket_address(sock, peer=True, is_ssl=ssl_on),
         )
-    name = type(stream).__name__
-    return f"{name}:local", f"{name}:remote"
+    described = repr(stream)  # as trio-websocket: both ends are the stream's repr()
+    return described, described
 
 
 def listener_address(
@@ -191,7 +197,7 @@ def listener_address(
 
     This is what ``WebSocketServer.listeners`` reports: an :class:`Endpoint`
     for TCP (with the real port after binding port 0), the socket path for a
-    Unix socket, a description otherwise. A :class:`trio.SSLListener` is
+    Unix socket, its ``repr()`` otherwise (as trio-websocket). A :class:`trio.SSLListener` is
     looked through to its transport listener and reports ``is_ssl=True``.
 
     Args:
@@ -211,7 +217,7 @@ def listener_address(
         )
     if isinstance(listener, trio.SocketListener | UnixSocketListener):
         return _socket_address(listener.socket, peer=False, is_ssl=bool(is_ssl))
-    return f"{type(listener).__name__}:listener"
+    return repr(listener)  # as trio-websocket
 
 
 def _socket_address(sock: trio.socket.SocketType, *, peer: bool, is_ssl: bool) -> Address:

@@ -73,6 +73,10 @@ class MemoryListener(trio.abc.Listener[trio.abc.HalfCloseableStream]):
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[Connected](math.inf)
 
+    def __repr__(self) -> str:
+        # What WebSocketServer.listeners shows for it.
+        return f"MemoryListener(name={self.name!r})"
+
     async def connect(self, *, lockstep: bool = False) -> Connected:
         """Open a connection to this listener; returns the client's end.
 

@@ -53,7 +53,7 @@ from typing import TypeVar
 import trio
 
 from ws.transports._errors import map_tls_handshake_errors
-from ws.transports.endpoint import Connected, endpoints_of
+from ws.transports.endpoint import Address, Connected, Endpoint, endpoints_of
 from ws.transports.tcp import connect_tcp
 
 __all__ = ["connect_tls", "tls_stream", "wrap_client_tls", "wrap_server_tls"]
@@ -62,6 +62,10 @@ _StreamT = TypeVar("_StreamT", bound=trio.abc.Stream)
 
 
 @functools.cache
+def _authority(address: Address) -> str:
+    return address.authority if isinstance(address, Endpoint) else address
+
+
 def _default_client_context() -> ssl.SSLContext:
     # Loading the system's CA certificates takes milliseconds: do it once.
     # The context never leaves this module, so nobody can change it.
@@ -150,7 +154,8 @@ async def wrap_client_tls(
     context = _default_client_context() if ssl_context is None else ssl_context
     ssl_stream = tls_stream(stream, context, server_hostname=server_hostname)
     _, remote = endpoints_of(stream, is_ssl=True)
-    peer = str(remote) if server_hostname is None else f"{server_hostname} ({remote})"
+    where = _authority(remote)
+    peer = where if server_hostname is None else f"{server_hostname} ({where})"
     await _handshake(ssl_stream, peer)
     return Connected.from_stream(ssl_stream, is_ssl=True)
 
@@ -188,11 +193,12 @@ async def wrap_server_tls(
         raise ValueError(f"handshake_timeout must be >= 0, not {handshake_timeout!r}")
     ssl_stream = tls_stream(stream, ssl_context, server_side=True)
     _, remote = endpoints_of(stream, is_ssl=True)
+    where = _authority(remote)
     with trio.move_on_after(handshake_timeout) as scope:
-        await _handshake(ssl_stream, str(remote))
+        await _handshake(ssl_stream, where)
     if scope.cancelled_caught:
         raise TimeoutError(
-            f"TLS handshake with {remote} did not finish within {handshake_timeout} seconds"
+            f"TLS handshake with {where} did not finish within {handshake_timeout} seconds"
         )
     return Connected.from_stream(ssl_stream, is_ssl=True)
 
