@@ -11,8 +11,9 @@ import re
 import ssl
 import tempfile
 import urllib.parse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, nullcontext
+from functools import partial
 
 import pytest
 import trio
@@ -20,9 +21,14 @@ import trio.testing
 import trustme
 
 import ws
+import ws.client
+import ws.options
+import ws.transports.endpoint
 import ws.transports.unix
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+RawPeer = Callable[[trio.SocketStream], Awaitable[None]]
 
 
 async def echo_handler(request: ws.WebSocketRequest) -> None:
@@ -374,3 +380,184 @@ async def test_unix_socket_url() -> None:
                     assert await conn.get_message() == "unix"
                     assert isinstance(conn.remote, str)
                 nursery.cancel_scope.cancel()
+
+
+# -- trio-websocket's behaviour, kept (tests/differential/test_client.py compares) --
+
+
+async def test_body_exception_keeps_its_cause_and_context() -> None:
+    """A body's exception comes out as itself, with its own __cause__ and __context__."""
+    async with running_server() as server:
+        with pytest.raises(ValueError, match="caused") as caused:
+            async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                raise ValueError("caused") from KeyError("the cause")
+        with pytest.raises(ValueError, match="while handling") as handling:
+            async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                try:
+                    raise KeyError("first")
+                except KeyError:
+                    raise ValueError("while handling")  # noqa: B904 - the context is the point
+    assert isinstance(caused.value.__cause__, KeyError)
+    assert caused.value.__suppress_context__
+    assert isinstance(handling.value.__context__, KeyError)
+    assert not handling.value.__suppress_context__
+    assert not isinstance(handling.value.__context__, BaseExceptionGroup)
+
+
+async def test_exception_in_finally_while_cancelled_is_not_dropped() -> None:
+    """An exception raised in finally: while the block is cancelled propagates (trio #1559)."""
+    async with running_server() as server:
+        with pytest.raises(ValueError, match="from finally") as info:
+            with trio.CancelScope() as scope:
+                async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                    try:
+                        scope.cancel()
+                        await trio.sleep_forever()
+                    finally:
+                        raise ValueError("from finally")  # noqa: B012 - the point of the test
+    assert isinstance(info.value.__context__, trio.Cancelled)
+
+
+async def test_use_ssl_is_checked_on_entry() -> None:
+    """A use_ssl that is neither bool nor SSLContext raises TypeError when the block starts."""
+    manager = ws.open_websocket("127.0.0.1", 1, "/", use_ssl=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="`use_ssl` argument must be bool or ssl.SSLContext"):
+        async with manager:
+            pass  # pragma: no cover
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ws://example.com",
+        "wss://example.com",
+        "ws://example.com:8080",
+        "wss://example.com:443/",
+        "ws://example.com:443/",
+        "wss://example.com:80/",
+        "ws://example.com/a/b?x=1&y=%20z",
+        "ws://example.com?q",
+        "ws://example.com/p?",
+        "ws://example.com/p?#frag",
+        "ws://example.com/p#frag",
+        "WSS://Example.COM/Path",
+        "ws://[::1]/",
+        "wss://[2001:db8::1]:8443/v6?x",
+        "ws://user:pass@example.com:81/auth",
+    ],
+)
+def test_url_targets_match_trio_websocket(url: str) -> None:
+    """Host, port, resource and TLS from a URL are what trio-websocket's _url_to_host gives."""
+    trio_websocket = pytest.importorskip("trio_websocket._impl")
+    host, port, resource, use_ssl = trio_websocket._url_to_host(url, None)
+    target, ours = ws.client._url_target(url, None)
+    assert (target.host, target.port, target.resource, ours) == (host, port, resource, use_ssl)
+
+
+def test_connect_failed_says_the_error_once() -> None:
+    """ConnectFailed keeps the errno and the text of the OSError, without repeating them."""
+    refused = ws.client._connect_failed(
+        OSError(errno.ECONNREFUSED, "could not connect to 127.0.0.1:1: Connection refused")
+    )
+    assert refused.errno == errno.ECONNREFUSED
+    assert str(refused) == "[Errno 111] could not connect to 127.0.0.1:1: Connection refused"
+    bare = ws.client._connect_failed(OSError("all attempts to connect to x:1 failed"))
+    assert bare.errno is None
+    assert str(bare) == "could not connect: all attempts to connect to x:1 failed"
+
+
+async def _handshake_then(stream: trio.abc.Stream, *, answer: bool) -> None:
+    """Accept the opening handshake; answer the close frame or not; never close TCP."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        buffer += await stream.receive_some()
+    match = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", buffer)
+    assert match is not None
+    accept = base64.b64encode(hashlib.sha1(match.group(1) + _GUID).digest())
+    await stream.send_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+    if answer:
+        await stream.receive_some()
+        await stream.send_all(b"\x88\x02\x03\xe8")
+    await trio.sleep_forever()
+
+
+@pytest.mark.parametrize("answer", [True, False])
+async def test_disconnect_timeout_only_for_an_unanswered_close(
+    autojump_clock: trio.testing.MockClock, answer: bool
+) -> None:
+    """A close answered by a peer that keeps TCP open is no DisconnectionTimeout; silence is."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    options = ws.options.make_client_options(None, disconnect_timeout=7, compression=None)
+
+    async def connect(nursery: trio.Nursery) -> ws.WebSocketConnection:
+        connected = ws.transports.endpoint.Connected.from_stream(client_stream)
+        return await ws.client.client_handshake(nursery, connected, "example.com", "/", options)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(_handshake_then, server_stream, answer=answer))
+        with trio.fail_after(100):
+            with pytest.raises(ws.DisconnectionTimeout) if not answer else nullcontext():
+                async with ws.client.open_connection(connect, options) as conn:
+                    start = trio.current_time()
+        # Silence uses the whole disconnect_timeout; an answered close no more of it.
+        waited = trio.current_time() - start
+        assert waited <= 7 + 1e-6 if answer else waited == pytest.approx(7)
+        assert conn.close_timed_out
+        assert conn.closed is not None
+        nursery.cancel_scope.cancel()
+
+
+async def _plain_http(stream: trio.SocketStream) -> None:
+    """A plain HTTP server: answer anything with 400 and close."""
+    async with stream:
+        await stream.receive_some()
+        await stream.send_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+async def _close_at_once(stream: trio.SocketStream) -> None:
+    """Close the connection as soon as anything arrives."""
+    async with stream:
+        await stream.receive_some()
+
+
+@pytest.mark.parametrize("peer", [_plain_http, _close_at_once])
+async def test_wss_to_a_server_without_tls_says_so(ca: trustme.CA, peer: RawPeer) -> None:
+    """wss:// to a server that answers in plain text or closes: the error suggests ws://."""
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, peer, listeners)
+        with trio.fail_after(10), pytest.raises(ws.ConnectFailed) as info:
+            async with ws.open_websocket_url(f"wss://127.0.0.1:{port}/", client_context):
+                pass  # pragma: no cover
+        nursery.cancel_scope.cancel()
+    assert isinstance(info.value, ws.HandshakeError)
+    assert str(info.value).endswith("(the server does not speak TLS? use ws://)")
+    assert isinstance(info.value.__cause__, OSError)
+
+
+async def test_ws_to_a_tls_server_says_so(ca: trustme.CA) -> None:
+    """ws:// to a TLS port fails at once, and the error suggests wss://."""
+    async with running_server(ssl_context=server_context(ca)) as server:
+        with trio.fail_after(10), pytest.raises(ws.InvalidResponse) as info:
+            async with ws.open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
+                pass  # pragma: no cover
+    assert isinstance(info.value, ws.HandshakeError)
+    assert "(the server speaks TLS? use wss://)" in str(info.value)
+
+
+async def test_untrusted_certificate_gets_no_tls_hint(ca: trustme.CA) -> None:
+    """A TLS error from a real TLS server is reported as it is, without the plain-server hint."""
+    client_context = ssl.create_default_context()
+    trustme.CA().configure_trust(client_context)
+    async with running_server(ssl_context=server_context(ca)) as server:
+        with pytest.raises(ws.ConnectFailed) as info:
+            async with ws.open_websocket_url(f"wss://127.0.0.1:{server.port}/", client_context):
+                pass  # pragma: no cover
+    assert "speak TLS" not in str(info.value)
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)

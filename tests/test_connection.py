@@ -361,6 +361,29 @@ async def test_max_message_size_server_receiving() -> None:
         assert client_info.value.reason.code == 1009
 
 
+@pytest.mark.parametrize("how", ["one frame", "fragments", "deflate"])
+async def test_message_too_big_has_one_close_reason(how: str) -> None:
+    """Over max_message_size, both sides see the same 1009 reason, whichever check noticed."""
+    compression: ws.options.Compression = "deflate" if how == "deflate" else None
+    client_options = ws.ClientOptions(compression=compression, ping_interval=None)
+    server_options = ws.ServerOptions(
+        compression=compression, max_message_size=10, ping_interval=None
+    )
+    async with ws_pair(client_options=client_options, server_options=server_options) as (
+        client,
+        server,
+    ):
+        if how == "fragments":
+            first = _masked(0x1, b"x" * 6)
+            await client.stream.send_all(bytes([0x01]) + first[1:] + _masked(0x0, b"x" * 6))
+        else:
+            await client.send_message("x" * 11)
+        for connection in (server, client):
+            with pytest.raises(ws.ConnectionClosed) as info:
+                await connection.get_message()
+            assert info.value.reason == ws.CloseReason(1009, "message bigger than the limit of 10 bytes")
+
+
 async def test_message_queue_backpressure(autojump_clock: trio.testing.MockClock) -> None:
     """With message_queue_size=1 over lockstep streams and no consumer, exactly 2 sends complete."""
     async with ws_pair(lockstep=True, server_options=ws.ServerOptions(message_queue_size=1)) as (

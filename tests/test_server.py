@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import ssl
 from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ import trio
 import trio.testing
 
 import ws
+from ws.transports.memory import MemoryListener
 
 
 async def echo_handler(request: ws.WebSocketRequest) -> None:
@@ -357,3 +359,106 @@ async def test_other_accept_errors_stop_the_server() -> None:
         await server.run()
     assert info.value.errno == errno.EBADF
     assert listener.closed
+
+
+async def test_handler_errors_raise_closes_with_1011_then_propagates(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """handler_errors="raise": the client sees 1011, then the error leaves the server unwrapped."""
+    listener = MemoryListener()
+    errors: list[BaseException] = []
+    stopped = trio.Event()
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        connection = await request.accept()
+        await connection.get_message()
+        raise RuntimeError("handler bug")
+
+    async def serve(
+        *, task_status: trio.TaskStatus[ws.WebSocketServer] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        server = ws.WebSocketServer(
+            handler, [listener], options=ws.ServerOptions(handler_errors="raise")
+        )
+        try:
+            await server.run(task_status=task_status)
+        except RuntimeError as exc:
+            errors.append(exc)
+        stopped.set()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve)
+            connected = await listener.connect()
+            client = await ws.wrap_client_stream(nursery, connected.stream, "localhost", "/")
+            await client.send_message("trigger")
+            with pytest.raises(ws.ConnectionClosed) as info:
+                await client.get_message()
+            assert info.value.reason.code == 1011
+            await stopped.wait()
+            await client.aclose()
+    assert [str(error) for error in errors] == ["handler bug"]
+
+
+async def test_handler_errors_raise_before_accept_rejects_with_500(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """handler_errors="raise" with no answer yet: the client gets a 500, the error propagates."""
+    listener = MemoryListener()
+    errors: list[BaseException] = []
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        raise RuntimeError("early bug")
+
+    async def serve(
+        *, task_status: trio.TaskStatus[ws.WebSocketServer] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        server = ws.WebSocketServer(
+            handler, [listener], options=ws.ServerOptions(handler_errors="raise")
+        )
+        try:
+            await server.run(task_status=task_status)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve)
+            connected = await listener.connect()
+            with pytest.raises(ws.ConnectionRejected) as info:
+                await ws.wrap_client_stream(nursery, connected.stream, "localhost", "/")
+            assert info.value.status_code == 500
+    assert [str(error) for error in errors] == ["early bug"]
+
+
+async def test_tls_client_on_a_plain_port_fails_at_once() -> None:
+    """A TLS client on a plain port fails in its handshake at once, not after connect_timeout (60 s)."""
+    async with running_server() as server:
+        with trio.fail_after(5):
+            tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+            tls = trio.SSLStream(tcp, ssl.create_default_context(), server_hostname="localhost")
+            with pytest.raises(trio.BrokenResourceError) as info:
+                await tls.do_handshake()
+            assert isinstance(info.value.__cause__, ssl.SSLError)
+            await trio.aclose_forcefully(tcp)
+
+
+async def test_tls_client_hello_on_a_plain_port_gets_400_and_close() -> None:
+    """A ClientHello on a plain port is answered with a plain-text 400, then the server closes."""
+    outgoing = ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    async with running_server() as server:
+        with trio.fail_after(5):
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                await stream.send_all(outgoing.read())
+                response = b""
+                while chunk := await stream.receive_some():
+                    response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Content-Type: text/plain; charset=utf-8" in head
+    assert b"Connection: close" in head
+    assert b"TLS handshake on a plain-text port" in body

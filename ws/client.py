@@ -26,7 +26,7 @@ import trio
 
 from ws._groups import collapse_exception_groups
 from ws.builder import build_connection, perform_client_handshake
-from ws.connection import WebSocketConnection
+from ws.connection import WebSocketConnection, reader_of
 from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
 from ws.handshake.headers import format_host
 from ws.options import (
@@ -92,8 +92,10 @@ def _parse_url(url: str) -> _Target:
     url = str(url)
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
+    # RFC 9112 section 3.2.1: an empty path is sent as "/". The query is
+    # kept as written, even an empty one ("/p?"), as trio-websocket sends it.
     resource = parts.path or "/"
-    if parts.query:
+    if parts.query or url.partition("#")[0].endswith("?"):
         resource += "?" + parts.query
     if scheme == "ws+unix":
         path = urllib.parse.unquote(parts.netloc)
@@ -116,6 +118,9 @@ async def _connect(
     use_ssl: bool | ssl.SSLContext,
     options: ClientOptions,
 ) -> WebSocketConnection:
+    # Here, not in open_websocket(): trio-websocket raises it on entering
+    # the context manager, as the connection starts.
+    _check_use_ssl(use_ssl)
     if target.unix_path is not None:
         connected = await connect_unix(target.unix_path)
         if use_ssl:
@@ -216,7 +221,7 @@ async def open_connection(
             except ConnectFailed:
                 raise
             except OSError as exc:
-                raise ConnectFailed(exc.errno, f"could not connect: {exc}") from exc
+                raise _connect_failed(exc) from exc
             if connection is None:
                 raise ConnectionTimeout(
                     f"no WebSocket connection within connect_timeout={options.connect_timeout}s"
@@ -227,18 +232,46 @@ async def open_connection(
                 # The reader, cancelled too, closes with 1001 (going away).
                 raise
             except BaseException:
-                # The body's exception wins; close without waiting long.
-                with trio.move_on_after(options.disconnect_timeout):
-                    await connection.aclose()
+                # The body's exception wins; close without waiting long. If
+                # the block is being cancelled (an exception raised in a
+                # `finally:` while a Cancelled unwinds the body), the close
+                # is cut short at once: its Cancelled must not replace the
+                # body's exception (trio issue 1559), which the cancelled
+                # scope would then swallow.
+                try:
+                    with trio.move_on_after(options.disconnect_timeout):
+                        await connection.aclose()
+                except trio.Cancelled:
+                    pass
                 raise
             # Bounded by disconnect_timeout already: client_handshake gives
             # the connection that close timeout, and aclose() keeps to it.
             await connection.aclose()
-            if connection.close_timed_out:
+            if _close_unanswered(connection):
                 raise DisconnectionTimeout(
-                    f"closing handshake not done within disconnect_timeout="
+                    f"the server did not answer the close within disconnect_timeout="
                     f"{options.disconnect_timeout}s"
                 )
+
+
+def _connect_failed(exc: OSError) -> ConnectFailed:
+    """The ConnectFailed for ``exc``: its errno, and its text said once."""
+    detail = exc.strerror if exc.errno is not None and exc.strerror else str(exc)
+    if not detail.startswith("could not connect"):
+        detail = f"could not connect: {detail}"
+    # OSError(None, text) would print as "[Errno None] text".
+    return ConnectFailed(detail) if exc.errno is None else ConnectFailed(exc.errno, detail)
+
+
+def _close_unanswered(connection: WebSocketConnection) -> bool:
+    """Whether the closing handshake ran out of time before the peer's close frame came.
+
+    A peer that answered the close but kept TCP open past the deadline
+    completed the closing handshake (the stream was dropped after waiting
+    for its TCP close, as RFC 6455 section 7.1.1 lets a client do): no
+    DisconnectionTimeout then, as in trio-websocket.
+    """
+    return connection.close_timed_out and reader_of(connection).closed_error().rcvd is None
 
 
 def open_websocket(
@@ -301,7 +334,6 @@ def open_websocket(
         compression=compression,
         origin=origin,
     )
-    _check_use_ssl(use_ssl)
     return _open(_Target(host, port, resource, bool(use_ssl)), use_ssl, opts)
 
 
@@ -390,7 +422,6 @@ async def connect_websocket(
         compression=compression,
         origin=origin,
     )
-    _check_use_ssl(use_ssl)
     return await _connect(
         nursery, target=_Target(host, port, resource, bool(use_ssl)), use_ssl=use_ssl, options=opts
     )

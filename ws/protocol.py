@@ -372,7 +372,7 @@ class Protocol:
                 self._pending_error = exc
             else:
                 self.error = exc
-                self.fail(exc.close_code, str(exc))
+                self.fail(exc.close_code, self._close_reason_for(exc))
 
     def receive_buffered(self, max_messages: float, max_bytes: float) -> list[Event]:
         """Go on parsing buffered bytes (:attr:`has_pending_input`) and return the events.
@@ -399,7 +399,7 @@ class Protocol:
         self._pending_armed = False
         if error is not None and self.state is not _CLOSED:
             self.error = error
-            self.fail(error.close_code, str(error))
+            self.fail(error.close_code, self._close_reason_for(error))
 
     def _check_partial_text(self) -> None:
         # Fail fast on invalid UTF-8 in a text frame that is still arriving.
@@ -645,6 +645,18 @@ class Protocol:
             self._send_eof()
 
     # -- helpers ---------------------------------------------------------
+
+    def _close_reason_for(self, error: RemoteProtocolError) -> str:
+        # The close reason for a received error. A message over
+        # max_message_size is told by the frame header, a fragment's sum or
+        # inflating, each with its own detail (kept in self.error); the peer
+        # gets one wording. The other MessageTooBig is too many fragments,
+        # raised as _in_count passes max_fragments.
+        limit = self.max_message_size
+        too_big = type(error) is MessageTooBig and self._in_count <= self.max_fragments
+        if too_big and limit is not None:
+            return f"message bigger than the limit of {limit} bytes"
+        return str(error)
 
     def _transition(self, event: _Input) -> None:
         try:

@@ -322,15 +322,20 @@ class WebSocketServer:
                         await connection.aclose(CloseCode.GOING_AWAY, "server shutting down")
             raise
         except Exception:
-            if self._options.handler_errors == "raise":
-                raise
-            logger.exception("ws: unhandled exception in the WebSocket handler for %s", request.path)
+            # The client learns of the error in both modes: 1011 on an open
+            # connection, 500 before an answer. The finally clause then
+            # closes the connection, before a "raise" error leaves.
+            raising = self._options.handler_errors == "raise"
+            if not raising:
+                logger.exception("ws: unhandled exception in the WebSocket handler for %s", request.path)
             connection = request.connection
             if connection is not None and connection.closed is None:
                 reader_of(connection).fail(CloseCode.INTERNAL_ERROR, "internal server error")
             elif connection is None and not request._answered:
                 with contextlib.suppress(WebSocketError):
                     await request.reject(500)
+            if raising:
+                raise
         finally:
             connection = request.connection
             if cancelled:

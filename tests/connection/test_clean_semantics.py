@@ -235,6 +235,40 @@ async def test_aclose_with_an_unsendable_close_leaves_the_connection_open(
         assert server.closed is None
 
 
+async def test_aclose_waiting_to_write_reports_its_close_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """While aclose()'s frame waits for another write, woken calls and closed report aclose's close."""
+    probe = _ServerProbeFactory()
+    async with _stalled_pair(None, probe) as (client, server):
+        async with trio.open_nursery() as nursery:
+            await _start_blocked_write(nursery, client)
+            seen: list[object] = []
+
+            async def closed_reason(call: Callable[[], Awaitable[object]]) -> None:
+                with pytest.raises(ws.ConnectionClosed) as info:
+                    await call()
+                seen.append(info.value.reason)
+
+            nursery.start_soon(closed_reason, client.get_message)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(client.aclose, 4000, "done")
+            await trio.testing.wait_all_tasks_blocked()
+            # The close frame is not made yet (A's write holds the lock) ...
+            assert _frames(probe) == [(Opcode.TEXT, b"w")]
+            # ... but the close is under way, with aclose's code and reason.
+            assert seen == [ws.CloseReason(4000, "done")]
+            assert client.closed == ws.CloseReason(4000, "done")
+            # A send waits for its turn, then finds the connection closing.
+            nursery.start_soon(closed_reason, partial(client.send_message, "late"))
+            assert await server.get_message() == "w"
+            assert await server.get_message() == _A
+        assert seen == [ws.CloseReason(4000, "done")] * 2
+        assert client.closed == ws.CloseReason(4000, "done")
+        assert server.closed == ws.CloseReason(4000, "done")
+    assert _frames(probe)[-1] == (Opcode.CLOSE, b"\x0f\xa0done")
+
+
 @pytest.mark.parametrize("ping_interval", [None, 20.0])
 async def test_reader_sees_the_accepting_task_context(
     ping_interval: float | None, autojump_clock: trio.testing.MockClock

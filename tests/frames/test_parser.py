@@ -667,3 +667,22 @@ def test_partial_frame_needs_a_header() -> None:
     assert parser.next_frame() is None
     assert parser.partial_header() is None
     assert parser.partial_frame() is None
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_big_frames_in_chunks_then_more_frames(masked: bool) -> None:
+    """Large payloads (copied out once, their used-up buffer freed) parse across chunked
+    feeds, whether the buffer ends with the frame or goes on with the next one."""
+    key = KEY if masked else None
+    big = Frame(Opcode.BINARY, bytes(range(256)) * 512)  # 128 KiB
+    first = encode(big, key)
+    second = encode(Frame(Opcode.TEXT, b"next"), key)
+    parser = FrameParser(mask_required=masked)
+    chunks = [first[at : at + 65536] for at in range(0, len(first), 65536)]
+    assert parse_chunks(parser, chunks) == [big] and parser.buffered == 0
+    # The big frame and the start of the next one arrive together.
+    parser.feed(first + second[:3])
+    assert parser.next_frame() == big
+    assert parser.next_frame() is None and parser.buffered == 3
+    parser.feed(second[3:])
+    assert drain(parser) == [Frame(Opcode.TEXT, b"next")] and parser.buffered == 0

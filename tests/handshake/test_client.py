@@ -328,6 +328,37 @@ def test_interim_response_split_from_the_final_one() -> None:
     assert _accepted(response()[len(b"HTTP/1.1 10") :], client).status_code == 101
 
 
+def test_interim_response_then_the_end_is_a_rejection() -> None:
+    """A stream that ends after a 1xx is a rejection with that status, its headers, body None."""
+    client = _client()
+    client.receive_data(b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n")
+    assert client.next_result() is None
+    client.receive_eof()
+    result = client.next_result()
+    assert result == HandshakeRejected(100, ((b"x-interim", b"yes"),), b"")
+    assert client.next_result() is result
+    exc = result.to_exception()
+    assert (exc.status_code, exc.headers, exc.body) == (100, ((b"x-interim", b"yes"),), None)
+
+
+def test_last_interim_response_is_the_rejection() -> None:
+    """After several 1xx responses and the end of the stream, the last one is reported."""
+    result = _rejected(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", eof=True
+    )
+    assert (result.status_code, result.headers, result.body) == (103, ((b"link", b"</a>"),), b"")
+    assert result.to_exception().body is None
+
+
+def test_interim_response_then_a_cut_head() -> None:
+    """Part of a second head and then the end of the stream is a cut-short response."""
+    client = _client()
+    client.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 10")
+    client.receive_eof()
+    with pytest.raises(InvalidResponse, match="before the end of the response head"):
+        client.next_result()
+
+
 def test_interim_heads_count_towards_the_limit() -> None:
     """Interim heads use up max_head_size, so endless 1xx responses are refused."""
     interim = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -439,8 +470,38 @@ def test_eof_before_the_head(data: bytes) -> None:
     client.receive_data(data)
     client.receive_eof()
     assert client.eof_received
-    with pytest.raises(InvalidResponse, match="connection closed"):
+    with pytest.raises(InvalidResponse, match="closed the connection|connection closed"):
         client.next_result()
+
+
+def test_eof_without_a_byte_suggests_wss() -> None:
+    """No byte at all before the end: a TLS server dropping a plain request; the error says so."""
+    client = _client()
+    client.receive_eof()
+    with pytest.raises(InvalidResponse) as info:
+        client.next_result()
+    assert str(info.value) == (
+        "the server closed the connection without a response (the server speaks TLS? use wss://)"
+    )
+
+
+@pytest.mark.parametrize("record", [b"\x15\x03\x03\x00\x02\x02\x46", b"\x16\x03\x01\x00\x05hello"])
+@pytest.mark.parametrize("split", [1, 2])
+def test_tls_record_instead_of_http(record: bytes, split: int) -> None:
+    """A TLS alert or handshake record where HTTP should be fails at once, naming wss://."""
+    client = _client()
+    client.receive_data(record[:split])
+    if split == 1:
+        assert client.next_result() is None
+    client.receive_data(record[split:])
+    with pytest.raises(InvalidResponse, match=r"the server speaks TLS\? use wss://"):
+        client.next_result()
+
+
+def test_tls_like_bytes_later_are_not_sniffed() -> None:
+    """Only the first two bytes of the response are checked: an HTTP head stays HTTP."""
+    result = _rejected(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n\x16\x03")
+    assert (result.status_code, result.body) == (400, b"\x16\x03")
 
 
 def test_receive_after_eof() -> None:

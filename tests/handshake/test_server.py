@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 
 import pytest
 from hypothesis import given, settings
@@ -311,6 +312,55 @@ def test_error_response_for_raised_error() -> None:
     with pytest.raises(InvalidRequest) as info:
         server.next_request()
     assert server.error_response(info.value).startswith(b"HTTP/1.1 414 ")
+
+
+# A TLS client on a plain port.
+
+
+def _client_hello() -> bytes:
+    """The first bytes a TLS client sends: a ClientHello record."""
+    context = ssl.create_default_context()
+    outgoing = ssl.MemoryBIO()
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="example.com")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 100_000])
+def test_tls_client_hello_is_400_at_once(chunk: int) -> None:
+    """A ClientHello fails from its first byte with a 400 that says what happened."""
+    hello = _client_hello()
+    assert hello[:2] == b"\x16\x03"
+    server: Server = ServerHandshake()
+    server.receive_data(memoryview(hello[:chunk]))
+    with pytest.raises(InvalidRequest, match="TLS handshake on a plain-text port") as info:
+        server.next_request()
+    assert info.value.http_status == 400
+    response = server.error_response(info.value)
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"use a ws:// URL, or serve this port with an ssl_context" in response
+
+
+def test_tls_record_byte_only_counts_at_the_start() -> None:
+    """0x16 after the first byte of the head is left to the HTTP parser."""
+    server: Server = ServerHandshake()
+    server.receive_data(b"GET / HTTP/1.1\r\n")
+    server.receive_data(b"\x16")
+    assert server.next_request() is None
+    server.receive_data(b"\r\n\r\n")
+    with pytest.raises(InvalidRequest) as info:
+        server.next_request()
+    assert "TLS" not in str(info.value)
+
+
+def test_empty_chunk_before_a_tls_client_hello() -> None:
+    """An empty read first does not hide the ClientHello that follows."""
+    server: Server = ServerHandshake()
+    server.receive_data(b"")
+    server.receive_data(_client_hello())
+    with pytest.raises(InvalidRequest, match="TLS"):
+        server.next_request()
 
 
 # next_request() states, EOF and misuse.

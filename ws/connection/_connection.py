@@ -118,8 +118,11 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
     @property
     def closed(self) -> CloseReason | None:
-        """Why the connection closed, or ``None`` while it is open."""
-        return self._protocol.close_reason
+        """Why the connection closed, or ``None`` while it is open.
+
+        Set from the moment :meth:`aclose` is called: the close being made.
+        """
+        return self._protocol.close_reason or self._reader.local_close
 
     @property
     def is_client(self) -> bool:
@@ -344,6 +347,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
             return
         if protocol.state is _OPEN:
             serialize_close(code, reason)  # may raise for a bad code: nothing changed yet
+            # What the tasks that queue.close() wakes report, even while the
+            # close frame waits for another write to finish.
+            if reader.local_close is None:
+                reader.local_close = CloseReason(code, reason or None)
         queue.close()
         deadline = reader.arm_close_timeout()
 

@@ -160,6 +160,9 @@ class Reader:
     cause: BaseException | None = attrs.field(default=None, init=False)
     #: Whether the closing handshake ran out of time and the stream was dropped.
     close_timed_out: bool = attrs.field(default=False, init=False)
+    #: The close that aclose() is making, from the moment it was called,
+    #: while the close frame may still wait for its turn to be written.
+    local_close: CloseReason | None = attrs.field(default=None, init=False)
     _early_data: bytes = attrs.field(default=b"", init=False)
     _scope: trio.CancelScope | None = attrs.field(default=None, init=False)
     _close_deadline: float = attrs.field(default=math.inf, init=False)
@@ -245,7 +248,11 @@ class Reader:
     def closed_error(self) -> ConnectionClosed:
         """The :class:`~ws.ConnectionClosed` that calls on this connection raise now."""
         protocol = self._protocol
-        reason = protocol.close_reason or CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
+        reason = (
+            protocol.close_reason
+            or self.local_close
+            or CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
+        )
         error = ConnectionClosed(reason, sent=protocol.close_sent, rcvd=protocol.close_rcvd)
         error.__cause__ = self.cause
         return error

@@ -12,6 +12,7 @@ States (``_State``) and what moves between them (``_TRANSITIONS``)::
     IDLE --data_to_send()--> CONNECTING --valid 101--> ACCEPTED
                                  |
                                  +--status >= 200--> READING_BODY --body read--> REJECTED
+                                 +--end of stream after a 1xx--------------------> REJECTED
                                  +--invalid response or limit--> FAILED
 
 * h11 writes the request (so that it expects the switch to WebSocket) and
@@ -19,8 +20,11 @@ States (``_State``) and what moves between them (``_TRANSITIONS``)::
   the limits: the head is bounded however the server splits it.
 * A 101 is checked by :func:`ws.handshake.response.check_response`, which
   also runs the extension factories.
-* Interim 1xx responses other than 101 are skipped (RFC 7231 section 6.2);
-  their heads count towards ``max_head_size``.
+* Interim 1xx responses other than 101 are skipped (RFC 9110 section 15.2);
+  their heads count towards ``max_head_size``. A stream that ends right
+  after one (a server that answers ``100 Continue`` and closes) is a
+  rejection with that interim status, its headers and no body (``None`` in
+  the ConnectionRejected), as trio-websocket reports it.
 * The bytes after a 101 head are the server's first frames: they are handed
   over in :attr:`HandshakeAccepted.trailing_data`.
 * The body of a rejection is read as it arrives, by h11 (Content-Length,
@@ -81,6 +85,8 @@ _RESERVED = frozenset(
         b"upgrade",
     }
 )
+# The content types of the TLS records a TLS server sends first: alert, handshake.
+_TLS_RECORD_TYPES = frozenset({0x15, 0x16})
 # RFC 6455 section 3: a resource name is a path and an optional query; no fragment.
 _RESOURCE = re.compile(r"/[\x21-\x22\x24-\x7e]*")
 
@@ -109,14 +115,16 @@ class HandshakeAccepted(Generic[E]):
 
 @attrs.frozen
 class HandshakeRejected:
-    """The server answered with a final status other than 101.
+    """The server answered with a final status other than 101, or closed after a 1xx.
 
     Attributes:
-        status_code: The status, 200 to 599.
+        status_code: The status: 200 to 599, or 100 to 199 (not 101) when
+            the stream ended after that interim response.
         headers: The response fields as ``(name, value)`` bytes, names in
             lowercase, in the order received.
         body: The body, truncated to ``max_body_size`` bytes, or shorter if
-            the server closed the connection early or framed it badly.
+            the server closed the connection early or framed it badly;
+            empty after an interim (1xx) response, which has none.
     """
 
     status_code: int
@@ -124,8 +132,14 @@ class HandshakeRejected:
     body: bytes
 
     def to_exception(self) -> ConnectionRejected:
-        """Return the :class:`~ws.errors.ConnectionRejected` that reports this rejection."""
-        return ConnectionRejected(self.status_code, self.headers, self.body)
+        """Return the :class:`~ws.errors.ConnectionRejected` that reports this rejection.
+
+        After an interim (1xx) response its ``body`` is ``None``, as
+        trio-websocket reports it: such a response cannot have one
+        (RFC 9110 section 15.2).
+        """
+        body = None if self.status_code < 200 else self.body
+        return ConnectionRejected(self.status_code, self.headers, body)
 
 
 class _State(enum.Enum):
@@ -142,6 +156,7 @@ class _Input(enum.Enum):
     ACCEPTED = "accept"
     REJECTED = "reject"
     BODY_READ = "finish the body"
+    ENDED_AFTER_INTERIM = "end after an interim response"
     INVALID = "fail"
 
 
@@ -150,6 +165,7 @@ _TRANSITIONS: dict[tuple[_State, _Input], _State] = {
     (_State.CONNECTING, _Input.ACCEPTED): _State.ACCEPTED,
     (_State.CONNECTING, _Input.REJECTED): _State.READING_BODY,
     (_State.CONNECTING, _Input.INVALID): _State.FAILED,
+    (_State.CONNECTING, _Input.ENDED_AFTER_INTERIM): _State.REJECTED,
     (_State.READING_BODY, _Input.BODY_READ): _State.REJECTED,
 }
 
@@ -238,6 +254,10 @@ class ClientHandshake(Generic[E]):
     _headers: tuple[tuple[bytes, bytes], ...] = attrs.field(default=(), init=False)
     _body: bytearray = attrs.field(factory=bytearray, init=False)
     _eof: bool = attrs.field(default=False, init=False)
+    # The last interim (1xx) response, if the stream ends right after it.
+    _interim: h11.InformationalResponse | None = attrs.field(default=None, init=False)
+    # The first two bytes of the response, to recognise a TLS server.
+    _start: bytes = attrs.field(default=b"", init=False)
 
     @_extra.default
     def _make_extra(self) -> list[tuple[bytes, bytes]]:
@@ -327,6 +347,8 @@ class ClientHandshake(Generic[E]):
             raise LocalProtocolError("receive_data() called after receive_eof()")
         state = self._state
         if state is _State.CONNECTING:
+            if len(self._start) < 2 and data:
+                self._sniff(data)
             if self._limit_error is None:
                 try:
                     self._head.feed(data)
@@ -382,6 +404,15 @@ class ClientHandshake(Generic[E]):
                 raise self._fail(self._limit_error)
             if not self._head.complete:
                 if self._eof:
+                    if self._interim is not None and not len(self._head):
+                        return self._end_after_interim(self._interim)
+                    if not self._start:
+                        raise self._fail(
+                            InvalidResponse(
+                                "the server closed the connection without a response "
+                                "(the server speaks TLS? use wss://)"
+                            )
+                        )
                     raise self._fail(
                         InvalidResponse("connection closed before the end of the response head")
                     )
@@ -412,10 +443,23 @@ class ClientHandshake(Generic[E]):
                     )
                 return self._accept(list(event.headers))
             # An interim response (100, 102, 103): the final one follows.
+            self._interim = event
             try:
                 self._head.scan()
             except InvalidResponse as exc:
                 self._limit_error = exc
+                self._head.clear()
+
+    def _sniff(self, data: BytesLike) -> None:
+        # A TLS record (handshake 0x16 or alert 0x15, version 3.x) where an
+        # HTTP response should start: the request went in plain text to a
+        # TLS port, which is no HTTP answer and may never end.
+        start = self._start = self._start + bytes(data[: 2 - len(self._start)])
+        if len(start) == 2 and start[0] in _TLS_RECORD_TYPES and start[1] == 3:
+            if self._limit_error is None:
+                self._limit_error = InvalidResponse(
+                    "the server answered in TLS, not HTTP (the server speaks TLS? use wss://)"
+                )
                 self._head.clear()
 
     def _accept(self, headers: list[tuple[bytes, bytes]]) -> HandshakeAccepted[E]:
@@ -434,6 +478,12 @@ class ClientHandshake(Generic[E]):
             trailing_data=self._head.take_rest(),
         )
         self._transition(_Input.ACCEPTED)
+        return self._result
+
+    def _end_after_interim(self, event: h11.InformationalResponse) -> HandshakeRejected:
+        # No final response will come: report the interim one, which has no body.
+        self._result = HandshakeRejected(event.status_code, tuple(event.headers), b"")
+        self._transition(_Input.ENDED_AFTER_INTERIM)
         return self._result
 
     def _start_rejection(self, event: h11.Response) -> None:

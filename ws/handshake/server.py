@@ -18,6 +18,10 @@ States (``_State``) and what moves between them (``_TRANSITIONS``)::
   holds more than ``max_head_size`` plus the last chunk before the head is
   complete); ``next_request`` parses. A limit breach is raised by the next
   ``next_request`` call, and later bytes are dropped.
+* A first byte of ``0x16`` is a TLS ClientHello: the client believes this is
+  a TLS port and will never send the blank line that ends a head. It is
+  raised by ``next_request`` as a 400 ``InvalidRequest`` at once, instead of
+  leaving the caller to wait for its connect timeout.
 * ``next_request`` raises :class:`~ws.errors.InvalidRequest` for requests
   that are not even acceptable HTTP/1.1 without a body. A well-formed
   request that is not a valid WebSocket upgrade comes back as a
@@ -65,6 +69,9 @@ _ACCEPT_RESERVED = frozenset(
     }
 )
 _REJECT_RESERVED = frozenset({b"connection", b"content-length", b"transfer-encoding"})
+# The content type of a TLS handshake record (RFC 8446 section 5.1), which is how
+# every ClientHello starts; no HTTP request starts with this control character.
+_TLS_HANDSHAKE_RECORD = b"\x16"
 # RFC 7230 section 3.3.2: no Content-Length in a 204; 304 has no body either.
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -143,6 +150,15 @@ class ServerHandshake(Generic[E]):
         state = self._state
         if state is _State.RECEIVING:
             if self._limit_error is None:
+                if len(self._head) == 0 and data[:1] == _TLS_HANDSHAKE_RECORD:
+                    # A TLS client on a plain port waits for a ServerHello and
+                    # never sends the blank line that ends an HTTP head.
+                    self._limit_error = InvalidRequest(
+                        "the client began a TLS handshake on a plain-text port: "
+                        "use a ws:// URL, or serve this port with an ssl_context",
+                        http_status=400,
+                    )
+                    return
                 try:
                     self._head.feed(data)
                 except InvalidRequest as exc:
@@ -170,7 +186,8 @@ class ServerHandshake(Generic[E]):
             ws.errors.InvalidRequest: The bytes are not an acceptable request:
                 not HTTP/1.1 (400, or 505 for another version), over the
                 limits (414 for the request line, 431 for the head), with a
-                body (400), or cut short by the end of the stream (400).
+                body (400), cut short by the end of the stream (400), or
+                the start of a TLS handshake (400).
                 Answer with :meth:`error_response`, then close.
             ws.errors.LocalProtocolError: Called after an ``InvalidRequest``
                 or a rejection.

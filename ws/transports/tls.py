@@ -20,6 +20,10 @@
 #    answers with plain text (an HTTP server, say) fails with an SSLError as
 #    soon as its first bytes arrive. A peer that says nothing at all cannot
 #    be told from a slow one: only a deadline ends that wait (point 4).
+#    On the client side, both a plain-text answer and a peer that closes
+#    during the handshake usually mean a server without TLS on that port
+#    (a ws:// server, which answers a ClientHello with a 400 or by
+#    closing): the message says so (_hint_no_tls).
 #
 # 3. Ownership. wrap_* functions take ownership of the stream they are
 #    given once their arguments are checked: if the handshake fails, is
@@ -48,11 +52,11 @@ from __future__ import annotations
 import functools
 import math
 import ssl
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import trio
 
-from ws.transports._errors import map_tls_handshake_errors
+from ws.transports._errors import TLSHandshakeAborted, map_tls_handshake_errors
 from ws.transports.endpoint import Address, Connected, Endpoint, endpoints_of
 from ws.transports.tcp import connect_tcp
 
@@ -156,7 +160,11 @@ async def wrap_client_tls(
     _, remote = endpoints_of(stream, is_ssl=True)
     where = _authority(remote)
     peer = where if server_hostname is None else f"{server_hostname} ({where})"
-    await _handshake(ssl_stream, peer)
+    try:
+        await _handshake(ssl_stream, peer)
+    except OSError as exc:
+        _hint_no_tls(exc)
+        raise
     return Connected.from_stream(ssl_stream, is_ssl=True)
 
 
@@ -250,6 +258,23 @@ async def connect_tls(
         # errors; the TCP connection is ours, so close it either way.
         await trio.aclose_forcefully(connected.stream)
         raise
+
+
+#: OpenSSL's reasons for a first record that is not TLS at all (plain text).
+_NOT_TLS_REASONS: Final = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"}
+)
+_NO_TLS_HINT: Final = " (the server does not speak TLS? use ws://)"
+
+
+def _hint_no_tls(exc: OSError) -> None:
+    """Say in ``exc``'s message that the server probably does not speak TLS, if it looks so."""
+    if isinstance(exc, ssl.SSLError):
+        if getattr(exc, "reason", None) in _NOT_TLS_REASONS and isinstance(exc.strerror, str):
+            # SSLError's text is its strerror (type and attributes stay).
+            exc.strerror += _NO_TLS_HINT
+    elif isinstance(exc, TLSHandshakeAborted) and len(exc.args) == 1:
+        exc.args = (f"{exc.args[0]}{_NO_TLS_HINT}",)
 
 
 async def _handshake(ssl_stream: trio.SSLStream[_StreamT], peer: str) -> None:
