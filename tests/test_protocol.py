@@ -295,7 +295,7 @@ def test_client_initiated_close_handshake() -> None:
     assert pair.client.state is State.CLOSING
     client_events, server_events = pair.pump()
     assert server_events == [Close(CloseReason(1000, "bye"))]
-    assert client_events == [Close(CloseReason(1000, None))]
+    assert client_events == [Close(CloseReason(1000, "bye"))]  # code and reason echoed
     assert pair.server.state is State.CLOSED
     assert states(pair) == (State.CLOSED, State.CLOSED)
     assert pair.server.eof_sent and pair.client.eof_received
@@ -309,7 +309,7 @@ def test_server_initiated_close_handshake() -> None:
     pair.server.send_close(4000, "custom")
     client_events, server_events = pair.pump()
     assert client_events == [Close(CloseReason(4000, "custom"))]
-    assert server_events == [Close(CloseReason(4000, None))]
+    assert server_events == [Close(CloseReason(4000, "custom"))]  # code and reason echoed
     assert pair.client.eof_received
     assert pair.client.close_reason == CloseReason(4000, "custom")
 

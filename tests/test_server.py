@@ -462,3 +462,29 @@ async def test_tls_client_hello_on_a_plain_port_gets_400_and_close() -> None:
     assert b"Content-Type: text/plain; charset=utf-8" in head
     assert b"Connection: close" in head
     assert b"TLS handshake on a plain-text port" in body
+
+
+async def test_a_trio_websocket_client_reads_back_its_close_reason() -> None:
+    """The server echoes the close code and reason, so a trio-websocket client that
+    closes with (4000, "done") reads that back, as it does from its own server."""
+    trio_websocket = pytest.importorskip(
+        "trio_websocket", reason="pip install trio-websocket==0.12.2 (or scripts/install-peers)"
+    )
+    seen: list[tuple[int, str | None]] = []
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        connection = await request.accept()
+        with pytest.raises(ws.ConnectionClosed) as info:
+            await connection.get_message()
+        seen.append((info.value.reason.code, info.value.reason.reason))
+
+    async with running_server(handler) as server:
+        async with trio_websocket.open_websocket(
+            "127.0.0.1", server.port, "/", use_ssl=False
+        ) as client:
+            await client.aclose(4000, "done")
+            assert (client.closed.code, client.closed.reason) == (4000, "done")
+            with trio.fail_after(5):
+                while not seen:
+                    await trio.sleep(0.01)
+    assert seen == [(4000, "done")]

@@ -544,10 +544,14 @@ class Protocol:
             reason = parse_close(frame.payload)
             self.close_rcvd = reason
             if self.state is _OPEN:
-                # Echo the code, as RFC 6455 section 5.5.1 suggests.
+                # Echo the code, as RFC 6455 section 5.5.1 suggests, and the
+                # reason, as trio-websocket (wsproto) does: a peer on either
+                # library then reads back the close it asked for.
                 self.close_rcvd_then_sent = True
-                code = None if reason.code == CloseCode.NO_STATUS_RCVD else reason.code
-                self._send_close_frame(code, None)
+                if reason.code == CloseCode.NO_STATUS_RCVD:
+                    self._send_close_frame(None, None)
+                else:
+                    self._send_close_frame(reason.code, reason.reason)
             self._transition(_Input.RECEIVE_CLOSE)
             self._events.append(Close(reason))
             if not self._client:
