@@ -90,7 +90,7 @@ def run_exchange(
     want.append(Close(CloseReason(code, reason or None)))
     assert received == want
     pongs = [Pong(a.data) for a in sends if a.kind == "ping" and isinstance(a.data, bytes)]
-    assert echoed == [*pongs, Close(CloseReason(code, None))]
+    assert echoed == [*pongs, Close(CloseReason(code, reason or None))]  # code and reason echoed
     assert pair.client.state is State.CLOSED and pair.server.state is State.CLOSED
     assert pair.client.eof_received
     assert pair.client.error is None and pair.server.error is None
