@@ -10,10 +10,8 @@ listener that plays the server byte by byte.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gc
-import hashlib
 import re
 import ssl
 import warnings
@@ -33,10 +31,10 @@ from tests.differential.harness import (
     Observations,
     scenario,
 )
+from tests.differential.rawpeer import accept_key, read_head
 
 RawPeer = Callable[[trio.SocketStream], Awaitable[None]]
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Headers the client adds (names in lower case); servers echo theirs back.
 CLIENT_HEADERS = [(b"X-Client", b"one"), (b"X-Client-Two", b"2")]
 SERVER_HEADERS = [(b"X-Served-By", b"differential")]
@@ -150,22 +148,11 @@ async def closed_port() -> int:
     return port
 
 
-async def read_request(stream: trio.abc.Stream) -> bytes:
-    """Read an HTTP request head from ``stream``."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = await stream.receive_some()
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def switching(request: bytes) -> bytes:
     """The 101 response that accepts ``request`` (RFC 6455 section 4.2.2)."""
     match = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", request)
     assert match is not None
-    accept = base64.b64encode(hashlib.sha1(match.group(1) + _GUID).digest())
+    accept = accept_key(match.group(1))
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
@@ -344,7 +331,7 @@ class RequestLog:
 
     async def __call__(self, stream: trio.SocketStream) -> None:
         """Serve one connection."""
-        head = await read_request(stream)
+        head = await read_head(stream)
         self.heads.append(head)
         await stream.send_all(switching(head))
         await answer_close(stream)
@@ -547,7 +534,7 @@ async def silent_peer(stream: trio.SocketStream) -> None:
     The close ends trio-websocket's wait: after connect_timeout its
     nursery still waits for the reader task, which waits for the server.
     """
-    await read_request(stream)
+    await read_head(stream)
     await trio.sleep(1)
 
 
@@ -618,13 +605,13 @@ async def test_rejection(lib: Lib, seen: Observations) -> None:
 
 async def deaf_peer(stream: trio.SocketStream) -> None:
     """Complete the opening handshake, then never read nor answer anything."""
-    await stream.send_all(switching(await read_request(stream)))
+    await stream.send_all(switching(await read_head(stream)))
     await trio.sleep_forever()
 
 
 async def lingering_peer(stream: trio.SocketStream) -> None:
     """Answer the close frame, but keep TCP open."""
-    await stream.send_all(switching(await read_request(stream)))
+    await stream.send_all(switching(await read_head(stream)))
     await stream.receive_some()
     await stream.send_all(b"\x88\x02\x03\xe8")
     await trio.sleep_forever()
@@ -768,14 +755,14 @@ async def test_exception_in_finally_while_cancelled(lib: Lib, seen: Observations
 
 async def continue_and_close(stream: trio.SocketStream) -> None:
     """Answer with 100 Continue, then close."""
-    await read_request(stream)
+    await read_head(stream)
     await stream.send_all(b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n")
     await stream.aclose()
 
 
 async def early_hints_then_switch(stream: trio.SocketStream) -> None:
     """Answer with 103 Early Hints, then a valid 101; answer the close."""
-    request = await read_request(stream)
+    request = await read_head(stream)
     await stream.send_all(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
     await stream.send_all(switching(request))
     await answer_close(stream)

@@ -11,7 +11,6 @@ share; on trio-websocket's run they are its objects.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -22,11 +21,11 @@ import trio.testing
 
 import ws
 from tests.differential.harness import Lib, Observations, scenario
+from tests.differential.rawpeer import accept_key, read_head
 
 Connection = ws.WebSocketConnection
 Pair = tuple[Connection, Connection]
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _NO_OPTIONS: Mapping[str, object] = {}
 
 
@@ -148,25 +147,9 @@ async def record_closed_calls(
     seen[f"{side} closed after all"] = connection.closed
 
 
-def accept_key(key: bytes) -> bytes:
-    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
-
-
-async def read_head(stream: trio.abc.Stream) -> bytes:
-    """Read an HTTP head from ``stream``; nothing follows it in these scenarios."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = await stream.receive_some()
-        if not chunk:
-            raise AssertionError(f"the stream ended inside the HTTP head: {data!r}")
-        data += chunk
-    return data
-
-
 async def answer_upgrade(stream: trio.abc.Stream) -> None:
     """Play the server's opening handshake: read the request, accept it (no extension)."""
-    request = await read_head(stream)
+    request = await read_head(stream, complete=True)
     match = re.search(rb"(?im)^sec-websocket-key:[ \t]*(\S+)[ \t]*\r$", request)
     assert match is not None, request
     await stream.send_all(
@@ -189,7 +172,7 @@ async def raw_client(port: int, path: str = "/") -> trio.SocketStream:
         b"Sec-WebSocket-Key: " + key + b"\r\n"
         b"Sec-WebSocket-Version: 13\r\n\r\n"
     )
-    response = await read_head(stream)
+    response = await read_head(stream, complete=True)
     assert response.startswith(b"HTTP/1.1 101 "), response
     assert accept_key(key) in response, response
     return stream

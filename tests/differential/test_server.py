@@ -20,6 +20,7 @@ import trustme
 
 import ws
 from tests.differential.harness import Lib, Observations, scenario
+from tests.differential.rawpeer import read_head
 
 Handler = Callable[[ws.WebSocketRequest], Awaitable[None]]
 
@@ -110,15 +111,7 @@ class ChannelListener(trio.abc.Listener[trio.abc.Stream]):
         return "<ChannelListener>"
 
 
-async def read_head(stream: trio.abc.Stream) -> bytes:
-    """Read an HTTP response head (and whatever came with it) from ``stream``."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = await stream.receive_some()
-        if not chunk:
-            break
-        data += chunk
-    return data
+
 
 
 def head_summary(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
