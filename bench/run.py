@@ -59,12 +59,13 @@ class Child:
     _pending: bytes = b""
 
     @classmethod
-    def start(cls, name: str, arguments: list[str]) -> Child:
-        """Start ``python -m bench.worker <arguments>`` in the project root."""
+    def start(cls, name: str, arguments: list[str], env: dict[str, str] | None = None) -> Child:
+        """Start ``python -m bench.worker <arguments>`` in the project root, with ``env`` added."""
         stderr = tempfile.TemporaryFile()
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", *arguments],
             cwd=ROOT,
+            env={**os.environ, **env} if env else None,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -137,6 +138,20 @@ class Settings:
     memory_method: str
     profile_dir: Path | None
     idle_settle: float = 0.0
+    malloc: str = "fixed"
+
+
+#: ``--malloc fixed``: glibc's thresholds, fixed for every worker. By default
+#: glibc adapts its mmap threshold to the largest block freed and hands the
+#: top of the heap back to the OS once more than twice that is free. With
+#: 1 MiB messages a few more or fewer buffers alive at a message's peak flip
+#: a process between keeping its heap and faulting 1 MiB back in per message:
+#: the same code ran at 300 or 900 MB/s from one run to the next, for every
+#: library, raw Trio included. Fixed thresholds (all blocks under 8 MiB from
+#: the heap, trimmed only beyond 128 MiB free) measure the libraries' code
+#: rather than that coin toss; a server that moves large messages may well
+#: set the same. ``--malloc system`` keeps glibc's defaults.
+FIXED_MALLOC: Final = {"MALLOC_MMAP_THRESHOLD_": "8388608", "MALLOC_TRIM_THRESHOLD_": "134217728"}
 
 
 @attrs.define
@@ -189,11 +204,16 @@ def measure_once(settings: Settings, scenario: Scenario, library: str, run: int)
     """Start a server and a client, run the scenario, stop both; never raises ChildFailed."""
     limit = time_limit(settings)
     grace = 10.0 if settings.profile_dir is not None else 2.0
-    server = Child.start(f"{library} server", worker_arguments(settings, scenario, library, "server", run))
+    # Idle memory is measured as users see it, with the system's malloc.
+    fixed = settings.malloc == "fixed" and scenario.kind is not Kind.MEMORY
+    env = FIXED_MALLOC if fixed else None
+    server = Child.start(
+        f"{library} server", worker_arguments(settings, scenario, library, "server", run), env
+    )
     client: Child | None = None
     try:
         client = Child.start(
-            f"{library} client", worker_arguments(settings, scenario, library, "client", run)
+            f"{library} client", worker_arguments(settings, scenario, library, "client", run), env
         )
         port = server.expect("PORT", 60)
         client.send_line(f"PORT {port}")
@@ -319,7 +339,8 @@ def report(settings: Settings, results: dict[str, dict[str, list[Measurement]]],
     lines = [
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()},"
         f" {os.cpu_count()} CPUs, {pinned}; {settings.runs} run(s),"
-        f" {settings.duration:g} s per measurement{' (quick)' if settings.quick else ''}.",
+        f" {settings.duration:g} s per measurement{' (quick)' if settings.quick else ''};"
+        f" malloc thresholds {settings.malloc} (system for memory).",
         "",
     ]
     for library in settings.libraries:
@@ -357,6 +378,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--memory", choices=["rss", "tracemalloc"], default="rss",
         help="how idle memory is measured in the server (default: rss)",
+    )
+    parser.add_argument(
+        "--malloc", choices=["fixed", "system"], default="fixed",
+        help="glibc malloc thresholds in the workers: fixed (default, steady figures"
+        " for large messages) or the system's adaptive ones",
     )
     parser.add_argument("--profile", default=None, help="write cProfile dumps into this directory")
     parser.add_argument(
@@ -413,6 +439,7 @@ def settings_from(args: argparse.Namespace, notes: list[str]) -> Settings:
         cpu=cpu,
         memory_method=args.memory,
         profile_dir=profile_dir,
+        malloc=args.malloc,
     )
 
 
