@@ -56,6 +56,21 @@ def test_client_sends_masked_text_rfc_example() -> None:
     assert p.data_to_send() == [bytes.fromhex("818537fa213d7f9f4d5158")]
 
 
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_a_large_frame_comes_as_head_and_body(side: str) -> None:
+    """From 64 KiB on, data_to_send gives a frame as two chunks (for a vectored write): the same bytes joined, taken at send time."""
+    p = client() if side == "client" else server()
+    payload = bytearray(b"0123456789abcdef" * 4096)  # 64 KiB
+    expected = (client_frame if side == "client" else server_frame)(Opcode.BINARY, bytes(payload))
+    p.send_binary(payload)
+    payload[:4] = b"XXXX"  # changed after the send: not what goes out
+    chunks = p.data_to_send()
+    assert [len(chunk) for chunk in chunks] == [len(expected) - len(payload), len(payload)]
+    assert b"".join(chunks) == expected
+    p.send_text("x" * 65535)  # one byte under: one chunk
+    assert len(p.data_to_send()) == 1
+
+
 def test_server_sends_unmasked_text_rfc_example() -> None:
     """A server's text "Hello" matches the unmasked example of RFC 6455 section 5.7."""
     p = server()

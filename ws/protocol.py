@@ -92,7 +92,7 @@ from ws.extensions.pipeline import ExtensionPipeline
 from ws.frames.close import MAX_CLOSE_REASON, CloseReason, parse_close, serialize_close
 from ws.frames.frame import CloseCode, Frame, Opcode
 from ws.frames.parser import FrameParser
-from ws.frames.serializer import random_mask_key, serialize, serialize_frame
+from ws.frames.serializer import random_mask_key, serialize, serialize_frame, serialize_parts
 from ws.typing import BytesLike
 
 __all__ = ["DEFAULT_MAX_FRAGMENTS", "Protocol", "Side", "State"]
@@ -108,6 +108,10 @@ DEFAULT_MAX_FRAGMENTS: Final = 65536
 # every memLevel) plus a few bytes; the inflated size is checked exactly.
 _DEFLATE_SLACK_SHIFT: Final = 4
 _DEFLATE_SLACK: Final = 64
+#: Frames with payloads from this size on are queued in :meth:`Protocol.data_to_send`
+#: as two chunks, head and body, so that the body is not copied into one
+#: frame: a vectored write (``os.writev``) sends both at once.
+_PARTS_FROM: Final = 65536
 
 
 class Side(enum.Enum):
@@ -254,6 +258,10 @@ class Protocol:
     def data_to_send(self) -> list[bytes]:
         """Return (and forget) the bytes to write; ``b""`` means half-close now.
 
+        Write the chunks in order, joined or one by one. A frame with a
+        large payload comes as two chunks, its head and its body, so that
+        a vectored write can send the body without copying it.
+
         A protocol error held back behind received messages
         (:attr:`error_pending`) takes effect here, once those messages were
         collected with :meth:`events_received`: its close frame comes after
@@ -341,22 +349,25 @@ class Protocol:
             self._apply_pending_error()
         if self.state is _CLOSED or not (data or self._more):
             return
-        parser = self._parser
         if data:
-            parser.feed(data)
+            self._parser.feed(data)
+        self._parse(hold_errors, max_messages, max_bytes)
+
+    def _parse(self, hold_errors: bool, max_messages: float, max_bytes: float) -> None:
+        # receive_data() after its checks: parse what is buffered, within the bounds.
+        parser = self._parser
         self._more = False
-        events = self._events
         count = 0
         size = 0
         try:
             # _receive_frame() may close the connection; stop reading then.
             while (frame := parser.next_frame()) is not None:
-                self._receive_frame(frame)
-                if self._closed():
+                completed = self._receive_frame(frame)
+                if self._closed():  # a method: mypy would think the state unchanged
                     break
-                if frame.fin and frame.opcode < 8 and self.assemble_messages:
+                if completed >= 0:  # a message: count it against the bounds
                     count += 1
-                    size += len(events[-1].data)  # type: ignore[union-attr]
+                    size += completed
                     if count >= max_messages or size >= max_bytes:
                         self._more = parser.buffered > 0
                         break
@@ -381,8 +392,16 @@ class Protocol:
         in one call: consumers that parse for themselves call it once per
         message or two, so its cost counts.
         """
-        self.receive_data(b"", max_messages=max_messages, max_bytes=max_bytes)
-        return self.events_received()
+        # receive_data() and events_received(), inlined.
+        if self._pending_error is not None:
+            self._apply_pending_error()
+        if self._more and self.state is not _CLOSED:
+            self._parse(False, max_messages, max_bytes)
+        events = self._events
+        self._events = []
+        if self._pending_error is not None:
+            self._pending_armed = True
+        return events
 
     def needs_writer(self) -> bool:
         """Whether something owed must be written or handled: data to send, a held error, a close."""
@@ -446,14 +465,15 @@ class Protocol:
             remaining += (remaining >> _DEFLATE_SLACK_SHIFT) + _DEFLATE_SLACK
         self._parser.max_payload = remaining
 
-    def _receive_frame(self, frame: Frame) -> None:
+    def _receive_frame(self, frame: Frame) -> int:
+        # Returns the size of the message this frame completed, else -1.
         opcode = frame.opcode
         pipeline = self._pipeline
         if opcode >= 8:
             if pipeline is not None:
                 frame = pipeline.decode(frame, max_size=None)
             self._receive_control(frame)
-            return
+            return -1
         # Data frames: check the sequence first (RFC 6455 section 5.4).
         if opcode is _CONTINUATION:
             if self._in_opcode is None:
@@ -484,15 +504,17 @@ class Protocol:
                 raise MessageTooBig(f"message of {len(payload)} bytes exceeds {limit} bytes")
             if opcode is _TEXT:
                 try:
-                    self._events.append(Message(payload.decode("utf-8")))
+                    text = payload.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise _invalid_utf8(exc) from exc
-            else:
-                self._events.append(Message(payload))
-            return
-        self._receive_fragment(opcode, payload, frame.fin)
+                self._events.append(Message(text))
+                return len(text)
+            self._events.append(Message(payload))
+            return len(payload)
+        return self._receive_fragment(opcode, payload, frame.fin)
 
-    def _receive_fragment(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
+    def _receive_fragment(self, opcode: Opcode, payload: bytes, fin: bool) -> int:
+        # Returns the size of the message this fragment completed, else -1.
         first = opcode is not _CONTINUATION
         if first:
             self._in_opcode = opcode
@@ -506,6 +528,7 @@ class Protocol:
         self._in_size = size
         decoder = self._in_decoder
         text: str | None = None
+        completed = -1
         if decoder is not None:
             text = _decode_text(decoder, payload, fin)
         if self.assemble_messages:
@@ -521,6 +544,7 @@ class Protocol:
                     data = b"".join(self._in_parts)
                     self._in_parts = []
                 self._events.append(Message(data))
+                completed = len(data)
         else:
             self._events.append(Fragment(payload if text is None else text, first, fin))
         if fin:
@@ -528,6 +552,7 @@ class Protocol:
             self._in_decoder = None
             self._in_size = 0
         self._set_limit()
+        return completed
 
     def _receive_control(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -690,7 +715,12 @@ class Protocol:
         pipeline = self._pipeline
         mask = self.mask_key() if self._client else None
         if pipeline is None:
-            self._out.append(serialize(opcode, payload, fin, 0, mask))
+            if len(payload) < _PARTS_FROM:
+                self._out.append(serialize(opcode, payload, fin, 0, mask))
+            else:
+                # Head and body apart: a vectored write sends them without
+                # copying the body once more into one frame.
+                self._out += serialize_parts(opcode, payload, fin, 0, mask)
         else:
             frame = pipeline.encode(Frame(opcode, bytes(payload), fin))
             self._out.append(serialize_frame(frame, mask))

@@ -16,7 +16,13 @@ from ws.errors import LocalProtocolError
 from ws.frames.frame import RSV1, RSV2, RSV3, Frame, Opcode
 from ws.frames import serializer
 from ws.frames.parser import FrameParser
-from ws.frames.serializer import MaskKeySource, random_mask_key, serialize, serialize_frame
+from ws.frames.serializer import (
+    MaskKeySource,
+    random_mask_key,
+    serialize,
+    serialize_frame,
+    serialize_parts,
+)
 
 KEY = bytes.fromhex("37fa213d")  # the masking key of the RFC 6455 section 5.7 examples
 ALL_RSV = RSV1 | RSV2 | RSV3
@@ -170,6 +176,41 @@ def test_serialize_frame(case: Case) -> None:
 def test_serialize_matches_reference(case: Case) -> None:
     """The table agrees with the naive reference encoder."""
     assert encode(case.frame(), case.mask_key) == case.wire
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_serialize_parts(case: Case) -> None:
+    """serialize_parts gives the frame as head and body: joined, the same bytes as serialize."""
+    head, body = serialize_parts(case.opcode, case.payload, case.fin, case.rsv, case.mask_key)
+    assert type(head) is bytes and type(body) is bytes
+    assert head + body == case.wire
+    assert len(body) == len(case.payload)
+
+
+@pytest.mark.parametrize("mask_key", [None, KEY], ids=["unmasked", "masked"])
+def test_serialize_parts_body_is_never_shared_with_a_mutable_payload(mask_key: bytes | None) -> None:
+    """An unmasked bytes payload is the body itself (no copy); a bytearray's or a view's is copied."""
+    payload = pattern(70000)
+    expected = serialize(Opcode.BINARY, payload, mask_key=mask_key)
+    _, body = serialize_parts(Opcode.BINARY, payload, mask_key=mask_key)
+    assert (body is payload) == (mask_key is None)
+    for mutable in (bytearray(payload), memoryview(bytearray(payload))):
+        head, body = serialize_parts(Opcode.BINARY, mutable, mask_key=mask_key)
+        mutable[:4] = b"XXXX"  # changed after the frame was made
+        assert head + body == expected
+    view = memoryview(array("H", [0x4142, 0x4344, 0x4546]))
+    assert b"".join(serialize_parts(Opcode.BINARY, view, mask_key=mask_key)) == serialize(
+        Opcode.BINARY, view.tobytes(), mask_key=mask_key
+    )
+
+
+@pytest.mark.parametrize(("opcode", "size", "fin"), CONTROL_ERRORS[:3])
+def test_serialize_parts_control_frame_errors(opcode: Opcode, size: int, fin: bool) -> None:
+    """serialize_parts refuses the control frames serialize refuses, and keys of the wrong length."""
+    with pytest.raises(LocalProtocolError):
+        serialize_parts(opcode, bytes(size), fin, mask_key=KEY)
+    with pytest.raises(ValueError):
+        serialize_parts(Opcode.BINARY, bytes(size), mask_key=b"\x01\x02")
 
 
 def test_serialize_defaults() -> None:

@@ -8,6 +8,8 @@ that they show the two behave alike. The shared budget has its own module,
 
 from __future__ import annotations
 
+import array
+import itertools
 import os
 import socket
 import ssl
@@ -22,7 +24,8 @@ import trio.testing
 from ws.transports.fastio import ByteIO, SocketIO, close_forcefully, io_for, socket_io
 
 impls = pytest.mark.parametrize("impl", ["fastio", "trio"])
-operations = pytest.mark.parametrize("op", ["receive", "send"])
+# "parts": SocketIO.send_parts_checked (a vectored write); the stream's send_all for "trio".
+operations = pytest.mark.parametrize("op", ["receive", "send", "parts"])
 
 
 @asynccontextmanager
@@ -64,6 +67,12 @@ async def attempt(io: ByteIO, op: str) -> None:
         await io.receive_some(10)
     elif op == "send":
         await io.send_all(b"x")
+    elif op == "parts":
+        if isinstance(io, SocketIO):
+            await trio.lowlevel.checkpoint_if_cancelled()  # as the writer does before it
+            await io.send_parts_checked([b"x", b"", b"yz"])
+        else:
+            await io.send_all(b"xyz")
     else:
         await io.wait_send_all_might_not_block()
 
@@ -147,6 +156,69 @@ async def test_large_write_waits_for_room_and_arrives_intact() -> None:
             await sender.send_all(payload)
         assert sender.congested
     assert received == payload
+
+
+async def test_send_parts_writes_every_part_in_order_through_partial_writes() -> None:
+    """send_parts_checked writes its parts as one stream of bytes, also when the kernel takes them a piece at a time."""
+    payload = bytes(range(256)) * (8 * 4096)  # 8 MiB
+    cuts = [0, 1, 1, 10, 70000, 3 << 20, 3 << 20, len(payload)]  # empty parts too
+    parts = [payload[start:end] for start, end in itertools.pairwise(cuts)]
+    received = bytearray()
+    async with socket_pair() as (a, b):
+        sender = fast(a)
+
+        async def read_slowly() -> None:
+            io = fast(b)
+            while len(received) < len(payload) + 2:
+                received.extend(await io.receive_some(65536))
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_slowly)
+            await sender.send_parts_checked(parts)
+            congested = [sender.congested]
+            await sender.send_parts_checked([b"o", b"k"])
+            congested.append(sender.congested)
+    assert congested == [True, False]
+    assert received == payload + b"ok"
+
+
+async def test_views_of_wide_items_are_sent_as_their_bytes() -> None:
+    """send_all and send_parts_checked send a memoryview of 2-byte items as all its bytes, as SocketStream does."""
+    wide = memoryview(array.array("H", range(1000)))
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        await io.send_all(wide)
+        await io.send_parts_checked([b"<", wide.tobytes(), b">"])
+        expected = wide.tobytes() + b"<" + wide.tobytes() + b">"
+        received = b""
+        while len(received) < len(expected):
+            received += await b.receive_some(65536)
+    assert received == expected
+
+
+async def test_send_parts_of_nothing_on_a_closed_stream_raises_closed_resource_error() -> None:
+    """Empty parts write nothing, and raise as an empty send_all does once the stream is closed."""
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        await io.send_parts_checked([b"", b""])
+        await a.send_eof()
+        with pytest.raises(trio.ClosedResourceError, match="^can't send data after sending EOF$"):
+            await io.send_parts_checked([b""])
+        assert await b.receive_some(10) == b""
+
+
+async def test_send_parts_while_another_task_sends_raises_busy_resource_error() -> None:
+    """send_parts_checked counts as sending: BusyResourceError while a send_all waits for room."""
+    async with socket_pair() as (a, b):
+        io = fast(a)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(io.send_all, b"x" * (8 << 20))
+            await trio.testing.wait_all_tasks_blocked()
+            assert drain(b) > 0
+            with pytest.raises(trio.BusyResourceError):
+                await io.send_parts_checked([b"a", b"b"])
+            nursery.cancel_scope.cancel()
 
 
 async def test_congested_tells_whether_the_last_send_waited() -> None:
@@ -269,7 +341,7 @@ async def test_fileno_of_a_closed_stream_raises_closed_resource_error() -> None:
 
 
 @impls
-@pytest.mark.parametrize("op", ["receive", "send", "wait"])
+@pytest.mark.parametrize("op", ["receive", "send", "parts", "wait"])
 async def test_descriptor_closed_behind_the_sockets_back_is_closed_resource_error(
     impl: str, op: str
 ) -> None:
@@ -336,7 +408,7 @@ async def test_a_call_that_fails_after_waiting_raises_broken_resource_error(impl
     async with socket_pair() as (a, b):
         io = io_of(a, impl)
         await a.send_all(b"unread")  # so that b's close resets a
-        if op == "send":
+        if op != "receive":
             fill_buffers(a)
         async with trio.open_nursery() as nursery:
 
@@ -363,7 +435,7 @@ async def test_a_failing_call_is_a_schedule_point(impl: str, failure: str) -> No
         else:  # a Unix socket closed with unread data resets its peer: ECONNRESET, then EPIPE
             await a.send_all(b"unread")
             await b.aclose()
-        for op in ["receive", "send"] if failure != "peer gone" else ["send"]:
+        for op in ["receive", "send", "parts"] if failure != "peer gone" else ["send", "parts"]:
             with trio.testing.assert_checkpoints():
                 with pytest.raises((trio.ClosedResourceError, trio.BrokenResourceError)):
                     await attempt(io, op)

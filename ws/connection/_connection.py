@@ -200,14 +200,15 @@ class WebSocketConnection(trio.abc.AsyncResource):
         if protocol.state is not _OPEN:
             await trio.lowlevel.checkpoint()
             raise self._reader.closed_error()
+        # The coroutine made here and awaited below: no functools.partial per message.
         if isinstance(message, str):
-            produce = partial(protocol.send_text, message)
+            sending = self._writer.send(protocol.send_text, message)
         elif isinstance(message, (bytes, bytearray, memoryview)):
-            produce = partial(protocol.send_binary, message)
+            sending = self._writer.send(protocol.send_binary, message)
         else:
             raise MessageTypeError(f"a message is str or bytes-like, not {type(message).__name__}")
         try:
-            await self._writer.send(produce)
+            await sending
         except LocalProtocolError:
             raise self._reader.closed_error() from None  # closed while waiting to write
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+
 import attrs
 import trio
 
@@ -43,8 +45,10 @@ class MessageQueue:
     _messages: list[str | bytes] = attrs.Factory(list)
     _bytes: int = 0
     _in_hand: str | bytes | None = None
-    # Closed locally (messages discarded), or ended (no more will come).
-    _closed: bool = False
+    #: Whether :meth:`close` was called (read it; an attribute, not a
+    #: property: consumers read it per message).
+    closed: bool = attrs.field(default=False, init=False)
+    # Ended: no more messages will come.
     _ended: bool = False
     # Tasks waiting in get() and the reader waiting for room: a ParkingLot,
     # less its bookkeeping (measured with tracemalloc: an empty ParkingLot
@@ -71,18 +75,13 @@ class MessageQueue:
         return len(self._messages) + (self._in_hand is not None)
 
     @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
-    @property
     def consumer_waiting(self) -> bool:
         """Whether a task waits in :meth:`get` for a message."""
         return bool(self._consumers)
 
     def has_room(self) -> bool:
         """Whether the reader may parse another message (after :meth:`close`: always)."""
-        return self._in_hand is None or self._closed
+        return self._in_hand is None or self.closed
 
     def room(self) -> tuple[float, float]:
         """How many messages, and how many bytes of them, may be parsed next.
@@ -90,7 +89,7 @@ class MessageQueue:
         The bytes bound the parser loosely (it stops after the message that
         reaches them); whatever does not fit then waits in hand.
         """
-        if self._closed:
+        if self.closed:
             return math.inf, math.inf
         if self._in_hand is not None:
             return 0, 0
@@ -98,19 +97,27 @@ class MessageQueue:
 
     def put(self, message: str | bytes) -> None:
         """Queue ``message``, or hold it in hand if it does not fit (the reader then waits)."""
-        if self._closed:
+        self.put_many((message,))
+
+    def put_many(self, batch: Iterable[str | bytes]) -> None:
+        """:meth:`put` each message of ``batch`` in order (one call for a parsed batch).
+
+        The batch must fit in :meth:`room`: only its last message may be left
+        in hand.
+        """
+        if self.closed:
             return
         messages = self._messages
-        size = len(message)
-        # _fits(), inlined: this runs for most messages.
-        if len(messages) < self._max_messages and (
-            not messages or self._bytes + size <= self._max_bytes
-        ):
-            messages.append(message)
-            self._bytes += size
-        else:
-            assert self._in_hand is None, "put() without room"
-            self._in_hand = message
+        max_messages = self._max_messages
+        max_bytes = self._max_bytes
+        for message in batch:
+            size = len(message)
+            if len(messages) < max_messages and (not messages or self._bytes + size <= max_bytes):
+                messages.append(message)
+                self._bytes += size
+            else:
+                assert self._in_hand is None, "put() without room"
+                self._in_hand = message
         if self._consumers:
             self._wake_consumers()
 
@@ -138,7 +145,7 @@ class MessageQueue:
         """
         messages = self._messages
         while not (messages or self._in_hand is not None):
-            if self._closed or self._ended:
+            if self.closed or self._ended:
                 await trio.lowlevel.checkpoint()
                 raise QueueClosed
             if self._taken is not None:
@@ -157,7 +164,7 @@ class MessageQueue:
         cancellation before and counts the operation after, as :meth:`get`
         does.
         """
-        if self._closed:
+        if self.closed:
             return None
         messages = self._messages
         if messages:
@@ -192,7 +199,7 @@ class MessageQueue:
 
     async def wait_for_room(self, *, on_room: bool = True) -> None:
         """Wait until :meth:`has_room` (unless not ``on_room``), :meth:`close` or :meth:`wake_producer`."""
-        if self._closed or self.has_room():
+        if self.closed or self.has_room():
             return
         self._producer = trio.lowlevel.current_task()
         self._producer_on_room = on_room
@@ -212,7 +219,7 @@ class MessageQueue:
 
     async def wait_until_taken(self) -> None:
         """Wait until every message was taken and a consumer is back for more, or :meth:`close`."""
-        if self._closed or (not self and self._consumers):
+        if self.closed or (not self and self._consumers):
             return
         self._taken = trio.Event()
         try:
@@ -222,7 +229,7 @@ class MessageQueue:
 
     def close(self) -> None:
         """Discard every message; :meth:`get` raises from now on, and the reader waits no more."""
-        self._closed = True
+        self.closed = True
         self._messages.clear()
         self._bytes = 0
         self._in_hand = None

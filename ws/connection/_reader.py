@@ -289,19 +289,21 @@ class Reader:
         max_messages, max_bytes = queue.room()
         context = self._context
         if context is None:  # no extension: no code of the user's runs here
-            protocol.receive_data(b"", max_messages=max_messages + 1, max_bytes=max_bytes)
-            events = protocol.events_received()
+            events = protocol.receive_buffered(max_messages + 1, max_bytes)
         else:
             events = context.run(protocol.receive_buffered, max_messages + 1, max_bytes)
         first: str | bytes | None = None
+        rest: list[str | bytes] = []
         for event in events:
             if type(event) is Message:
                 if first is None:
                     first = event.data
                 else:
-                    queue.put(event.data)
+                    rest.append(event.data)
             elif type(event) is Pong:
                 self._on_pong(event.payload)
+        if rest:
+            queue.put_many(rest)
         if not protocol.has_pending_input or protocol.needs_writer():
             queue.wake_producer()
         return first
@@ -318,13 +320,15 @@ class Reader:
         self._dispatch(protocol.events_received())
 
     def _dispatch(self, events: list[Event]) -> None:
-        queue = self._queue
+        messages: list[str | bytes] = []
         for event in events:
             if type(event) is Message:
-                queue.put(event.data)
+                messages.append(event.data)
             elif type(event) is Pong:
                 self._on_pong(event.payload)
             # Ping and Close: the protocol queued the answer.
+        if messages:
+            self._queue.put_many(messages)
 
     def _on_pong(self, payload: bytes) -> None:
         answered = self._pings.acknowledge(payload)

@@ -21,6 +21,7 @@ hands over to waiters in FIFO order, as :class:`trio.Lock` does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVarTuple, Unpack
 
 import attrs
 import trio
@@ -31,8 +32,11 @@ from ws.transports.fastio import ByteIO, SocketIO, close_forcefully
 
 __all__ = ["Writer"]
 
+_Args = TypeVarTuple("_Args")
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+#: The most chunks written with one vectored write; more are joined first.
+_MAX_PARTS = 64
 
 
 @attrs.define(eq=False)
@@ -65,14 +69,17 @@ class Writer:
         if isinstance(self._io, SocketIO):
             self._fast = self._io
 
-    async def send(self, produce: Callable[[], object] | None = None) -> None:
-        """Make frames with ``produce`` under the write lock, then write all there is.
+    async def send(
+        self, produce: Callable[[Unpack[_Args]], object] | None = None, *args: Unpack[_Args]
+    ) -> None:
+        """Make frames with ``produce(*args)`` under the write lock, then write all there is.
 
         Args:
             produce: Hands frames to the protocol (e.g. ``protocol.send_text``);
                 it runs only once nothing can cancel this send any more
                 before its bytes go out. ``None``: write what is queued
                 (answers the reader owes, a close frame).
+            args: Its arguments (no ``functools.partial`` per message).
 
         Raises:
             ConnectionClosed: The stream broke (the connection is broken now).
@@ -97,31 +104,36 @@ class Writer:
                     raise self._closed_error() from exc
             await _checkpoint_if_cancelled()
             if produce is not None:
-                produce()
+                produce(*args)
             # Written here rather than in a helper: a coroutine per layer
             # costs about 0.4 us per message.
             chunks = self._protocol.data_to_send()
             if chunks:
                 eof = chunks[-1] == b""
-                data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
-                completed = False
+                if eof:
+                    chunks.pop()
                 try:
-                    if data:
+                    if len(chunks) == 1:
                         if fast is not None:
-                            await fast.send_all_checked(data)
+                            await fast.send_all_checked(chunks[0])
                         else:
-                            await self._io.send_all(data)
+                            await self._io.send_all(chunks[0])
+                    elif chunks:
+                        if fast is not None and len(chunks) <= _MAX_PARTS:
+                            # One system call, and a large frame's body is not
+                            # copied to join it to its head.
+                            await fast.send_parts_checked(chunks)
+                        else:
+                            await self._io.send_all(b"".join(chunks))
                     if eof:
                         await self._end_of_output()
-                    completed = True
                 except _STREAM_ERRORS as exc:
-                    completed = True  # reported here, not as a cut write
                     self._on_break(exc)
                     raise self._closed_error() from exc
-                finally:
-                    if not completed:
-                        # Cancelled half-way: a partial frame may be on the wire.
-                        self._on_break(None)
+                except BaseException:
+                    # Cancelled half-way: a partial frame may be on the wire.
+                    self._on_break(None)
+                    raise
         finally:
             waiters = self._waiters
             if waiters:

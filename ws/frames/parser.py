@@ -138,7 +138,7 @@ class FrameParser:
         else:
             with memoryview(buf) as view:
                 payload = apply_mask(view[start:end], header.mask)
-        if end == len(buf) and end >= _BIG:
+        if end >= _BIG and end == len(buf):
             # All consumed: free the big buffer now rather than at the next
             # feed(), so that a large message does not hold two copies of
             # itself while the application handles it. (Measured, 1 MiB echo

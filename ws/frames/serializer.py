@@ -12,7 +12,7 @@ from ws.errors import LocalProtocolError
 from ws.frames.frame import MAX_CONTROL_PAYLOAD, Frame
 from ws.frames.mask import apply_mask
 
-__all__ = ["MaskKeySource", "random_mask_key", "serialize", "serialize_frame"]
+__all__ = ["MaskKeySource", "random_mask_key", "serialize", "serialize_frame", "serialize_parts"]
 
 #: Something that returns a fresh 4-byte masking key each time it is called.
 MaskKeySource = Callable[[], bytes]
@@ -44,7 +44,8 @@ def random_mask_key() -> bytes:
         return _keys.popleft()
     except IndexError:
         block = os.urandom(4 * _KEYS_PER_FETCH)
-        _keys.extend(block[i : i + 4] for i in range(4, len(block), 4))
+        # Split in C (map and zip): no Python step per key.
+        _keys.extend(map(bytes, zip(*[iter(block[4:])] * 4)))
         return block[:4]
 
 
@@ -74,26 +75,81 @@ def serialize(
         LocalProtocolError: A control frame that is fragmented or longer than
             125 bytes.
     """
+    # _flat() and _head(), inlined: this runs for every frame sent.
     if type(payload) is memoryview and (payload.itemsize != 1 or not payload.c_contiguous):
-        # len() would count items, not bytes; a strided view cannot be concatenated.
         payload = payload.cast("B") if payload.c_contiguous else payload.tobytes()
     length = len(payload)
     if opcode >= 8 and (length > MAX_CONTROL_PAYLOAD or not fin):
-        raise LocalProtocolError(
-            f"control frame (opcode 0x{opcode:x}) must be final and at most "
-            f"{MAX_CONTROL_PAYLOAD} bytes, not {length} bytes"
-        )
+        raise _control_frame_error(opcode, length)
     first = (0x80 if fin else 0) | rsv | opcode
-    mask_bit = 0x80 if mask_key is not None else 0
-    if length < 126:
-        header = _H2.pack(first, mask_bit | length)
-    elif length < 65536:
-        header = _H4.pack(first, mask_bit | 126, length)
-    else:
-        header = _H10.pack(first, mask_bit | 127, length)
     if mask_key is None:
-        return header + payload
+        if length < 126:
+            return _H2.pack(first, length) + payload
+        if length < 65536:
+            return _H4.pack(first, 126, length) + payload
+        return _H10.pack(first, 127, length) + payload
+    if length < 126:
+        header = _H2.pack(first, 0x80 | length)
+    elif length < 65536:
+        header = _H4.pack(first, 0xFE, length)
+    else:
+        header = _H10.pack(first, 0xFF, length)
     return header + mask_key + apply_mask(payload, mask_key)
+
+
+def serialize_parts(
+    opcode: int,
+    payload: bytes | bytearray | memoryview,
+    fin: bool = True,
+    rsv: int = 0,
+    mask_key: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """Encode one frame as its head (header and masking key) and its body.
+
+    :func:`serialize` without joining the two: for a large payload that a
+    vectored write (``os.writev``) sends as it is. An unmasked ``bytes``
+    payload is the body itself, not a copy; other bytes-like payloads are
+    copied, so that changing them later cannot change what is written.
+    Arguments and errors as :func:`serialize`.
+    """
+    payload = _flat(payload)
+    head = _head(opcode, len(payload), fin, rsv, mask_key)
+    if mask_key is not None:
+        return head, apply_mask(payload, mask_key)
+    return head, payload if type(payload) is bytes else bytes(payload)
+
+
+def _flat(payload: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    # len() of a memoryview counts items, not bytes, and a strided view
+    # cannot be concatenated: make it a flat view of bytes.
+    if type(payload) is memoryview and (payload.itemsize != 1 or not payload.c_contiguous):
+        return payload.cast("B") if payload.c_contiguous else payload.tobytes()
+    return payload
+
+
+def _control_frame_error(opcode: int, length: int) -> LocalProtocolError:
+    return LocalProtocolError(
+        f"control frame (opcode 0x{opcode:x}) must be final and at most "
+        f"{MAX_CONTROL_PAYLOAD} bytes, not {length} bytes"
+    )
+
+
+def _head(opcode: int, length: int, fin: bool, rsv: int, mask_key: bytes | None) -> bytes:
+    # The frame's header, and its masking key if it has one.
+    if opcode >= 8 and (length > MAX_CONTROL_PAYLOAD or not fin):
+        raise _control_frame_error(opcode, length)
+    first = (0x80 if fin else 0) | rsv | opcode
+    if mask_key is None:
+        if length < 126:
+            return _H2.pack(first, length)
+        if length < 65536:
+            return _H4.pack(first, 126, length)
+        return _H10.pack(first, 127, length)
+    if length < 126:
+        return _H2.pack(first, 0x80 | length) + mask_key
+    if length < 65536:
+        return _H4.pack(first, 0xFE, length) + mask_key
+    return _H10.pack(first, 0xFF, length) + mask_key
 
 
 def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:

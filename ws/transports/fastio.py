@@ -91,6 +91,7 @@ YIELD_EVERY: Final = 32
 
 _READ = os.read
 _WRITE = os.write
+_WRITEV = os.writev
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 _cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _wait_readable = trio.lowlevel.wait_readable
@@ -282,37 +283,80 @@ class SocketIO:
             raise trio.BusyResourceError("another task is currently sending data on this socket")
         self._sending = True
         try:
-            with memoryview(data) as view:
-                total = len(view)
-                if not total:
-                    self._check_can_send()
-                sent = 0
-                waited = False
-                while sent < total:
-                    fd = self._socket.fileno()
-                    try:
-                        sent += _WRITE(fd, view[sent:] if sent else view)
-                        continue
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        if not waited:
-                            await _cancel_shielded_checkpoint()
-                            self._budget.ops = 0
-                        raise
-                    self.congested = waited = True
-                    await _wait_writable(fd)
+            if type(data) is bytes and data:
+                # The common case first: the kernel takes all of it at once
+                # (a memoryview and the loop of _write_all cost about 0.3 us).
+                try:
+                    sent = _WRITE(self._socket.fileno(), data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    await _cancel_shielded_checkpoint()
                     self._budget.ops = 0
-            if not waited:
-                self.congested = False
-                budget = self._budget  # Budget.spend(), inlined
-                budget.ops += 1
-                if budget.ops >= YIELD_EVERY:
-                    await budget.yield_now()
+                    raise
+                if sent == len(data):
+                    self.congested = False
+                    budget = self._budget  # Budget.spend(), inlined
+                    budget.ops += 1
+                    if budget.ops >= YIELD_EVERY:
+                        await budget.yield_now()
+                    return
+                await self._write_all([memoryview(data)[sent:]])
+            else:
+                await self._write_all([_byte_view(data)])
         except OSError as exc:
             raise _stream_error(self._socket, exc, sending=True) from exc
         finally:
             self._sending = False
+
+    async def send_parts_checked(self, parts: list[bytes]) -> None:
+        """Write ``parts`` one after the other, with vectored writes (``os.writev``).
+
+        :meth:`send_all_checked` of the parts joined, without joining them:
+        a large frame's body is written as it is, not copied into one
+        buffer with its head. At most ``os.sysconf("SC_IOV_MAX")`` parts
+        (1,024 on Linux). Raises as :meth:`send_all`.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is currently sending data on this socket")
+        self._sending = True
+        try:
+            await self._write_all([_byte_view(part) for part in parts])
+        except OSError as exc:
+            raise _stream_error(self._socket, exc, sending=True) from exc
+        finally:
+            self._sending = False
+
+    async def _write_all(self, views: list[memoryview]) -> None:
+        # Write every byte of views, waiting for room as needed; raises OSError.
+        views = [view for view in views if view.nbytes]
+        if not views:
+            self._check_can_send()  # no system call to fail: check as trio does
+        waited = False
+        while views:
+            fd = self._socket.fileno()
+            try:
+                written = _WRITEV(fd, views)
+            except BlockingIOError:
+                pass
+            except OSError:
+                if not waited:
+                    await _cancel_shielded_checkpoint()
+                    self._budget.ops = 0
+                raise
+            else:
+                # Drop what went out; the first view left may be cut.
+                while views and written >= views[0].nbytes:
+                    written -= views.pop(0).nbytes
+                if written:
+                    views[0] = views[0][written:]
+                continue
+            self.congested = waited = True
+            await _wait_writable(fd)
+            self._budget.ops = 0
+        if not waited:
+            self.congested = False
+            await self._budget.spend()
 
     def _check_can_send(self) -> None:
         # For an empty send_all, which makes no system call to fail (messages as trio's).
@@ -343,6 +387,12 @@ class SocketIO:
             raise _stream_error(self._socket, exc, sending=False) from exc
         finally:
             self._sending = False
+
+
+def _byte_view(data: bytes | bytearray | memoryview) -> memoryview:
+    # A flat view of bytes: len() and slices then count bytes, not items.
+    view = memoryview(data)
+    return view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
 
 
 def socket_io(stream: trio.abc.Stream) -> SocketIO | None:
