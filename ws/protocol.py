@@ -124,12 +124,20 @@ class Side(enum.Enum):
 class State(enum.Enum):
     """The states of the closing handshake (see the module docstring)."""
 
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
 
 
 class _Input(enum.Enum):
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     SEND_CLOSE = "send close"
     RECEIVE_CLOSE = "receive close"
     FAIL = "fail"

@@ -454,7 +454,7 @@ def assemble(
     reader.writer = Writer(protocol, stream, io, reader.on_break, reader.closed_error)
     return WebSocketConnection(
         stream, protocol, path, local, remote, subprotocol,
-        tuple((name.lower(), value) for name, value in handshake_headers),
+        tuple([(name.lower(), value) for name, value in handshake_headers]),
         queue, reader.writer, reader, pings, budget,
     )
 

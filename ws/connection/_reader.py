@@ -86,6 +86,10 @@ ANSWER_GRACE: Final = 1.0
 class ReaderState(enum.Enum):
     """Where the reader is in its life (see the module docstring)."""
 
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     NEW = "new"
     READING = "reading"
     CLOSING = "closing"
@@ -94,6 +98,10 @@ class ReaderState(enum.Enum):
 
 
 class _Input(enum.Enum):
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     START = "start"
     CLOSE = "start closing"
     ABORT = "abort"

@@ -143,6 +143,10 @@ class HandshakeRejected:
 
 
 class _State(enum.Enum):
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     IDLE = "idle"
     CONNECTING = "connecting"
     READING_BODY = "reading body"
@@ -152,6 +156,10 @@ class _State(enum.Enum):
 
 
 class _Input(enum.Enum):
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     SEND_REQUEST = "send the request"
     ACCEPTED = "accept"
     REJECTED = "reject"

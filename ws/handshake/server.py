@@ -77,6 +77,10 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class _State(enum.Enum):
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     RECEIVING = "receiving"
     REQUEST = "request"
     FAILED = "failed"
@@ -85,6 +89,10 @@ class _State(enum.Enum):
 
 
 class _Input(enum.Enum):
+    # Hashed by identity, in C: members are singletons, and Enum's own
+    # __hash__ runs Python code for every lookup in the transition table.
+    __hash__ = object.__hash__
+
     REQUEST_RECEIVED = "request received"
     REQUEST_INVALID = "request invalid"
     ACCEPT = "accept"
