@@ -173,3 +173,16 @@ async def test_reader_states_over_a_connection() -> None:
         assert reader_of(client).state is ReaderState.DONE
         await reader_of(server).wait_done()
         assert reader_of(server).done
+
+
+def test_handshake_header_pairs_are_shared_when_already_in_lower_case() -> None:
+    """A connection keeps the handshake's own pairs when their names are lower case (no copy per connection), else lowers them."""
+    from ws.connection._connection import _lower_names
+
+    pairs = [(b"host", b"example.org"), (b"x-trace", b"1")]
+    kept = _lower_names(pairs)
+    assert kept == tuple(pairs)
+    assert all(a is b for a, b in zip(kept, pairs))
+    assert _lower_names([(b"Host", b"example.org"), (b"X-Trace", b"1")]) == tuple(pairs)
+    assert _lower_names([(b"x-1", b"v")]) == ((b"x-1", b"v"),)
+    assert _lower_names([]) == ()
