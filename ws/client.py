@@ -271,7 +271,7 @@ def _close_unanswered(connection: WebSocketConnection) -> bool:
     for its TCP close, as RFC 6455 section 7.1.1 lets a client do): no
     DisconnectionTimeout then, as in trio-websocket.
     """
-    return connection.close_timed_out and reader_of(connection).closed_error().rcvd is None
+    return connection.close_timed_out and reader_of(connection).close_received is None
 
 
 def open_websocket(

@@ -253,6 +253,11 @@ class Reader:
         """Fail the connection from our side (the close frame goes out at the next write)."""
         self._protocol.fail(code, reason)
 
+    @property
+    def close_received(self) -> CloseReason | None:
+        """The peer's close frame, once it came."""
+        return self._protocol.close_rcvd
+
     def closed_error(self) -> ConnectionClosed:
         """The :class:`~ws.ConnectionClosed` that calls on this connection raise now."""
         protocol = self._protocol
