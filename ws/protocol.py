@@ -93,7 +93,7 @@ from ws.frames.close import MAX_CLOSE_REASON, CloseReason, parse_close, serializ
 from ws.frames.frame import CloseCode, Frame, Opcode
 from ws.frames.parser import FrameParser
 from ws.frames.serializer import random_mask_key, serialize, serialize_frame, serialize_parts
-from ws.typing import BytesLike
+from ws.typing import BytesLike, StateEnum
 
 __all__ = ["DEFAULT_MAX_FRAGMENTS", "Protocol", "Side", "State"]
 
@@ -121,23 +121,15 @@ class Side(enum.Enum):
     SERVER = "server"
 
 
-class State(enum.Enum):
+class State(StateEnum):
     """The states of the closing handshake (see the module docstring)."""
-
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
 
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
 
 
-class _Input(enum.Enum):
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
-
+class _Input(StateEnum):
     SEND_CLOSE = "send close"
     RECEIVE_CLOSE = "receive close"
     FAIL = "fail"

@@ -5,6 +5,7 @@ This module imports nothing else of ours, so every layer may import it.
 
 from __future__ import annotations
 
+import enum
 from typing import NewType
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ExtensionName",
     "ExtensionParameter",
     "Headers",
+    "StateEnum",
     "Subprotocol",
 ]
 
@@ -33,3 +35,14 @@ Data = str | bytes
 
 #: HTTP header fields as ``(name, value)`` byte pairs, in order.
 Headers = list[tuple[bytes, bytes]]
+
+
+class StateEnum(enum.Enum):
+    """An Enum for states and events of a state machine, hashed by identity.
+
+    Members are singletons, so hashing them by identity (in C) agrees with
+    their equality; Enum's own ``__hash__`` runs Python code, twice for every
+    lookup of a ``(state, event)`` pair in a transition table.
+    """
+
+    __hash__ = object.__hash__

@@ -171,7 +171,7 @@ class MessageQueue:
             message = messages.pop(0)
             self._bytes -= len(message)
             in_hand = self._in_hand
-            # The message in hand joins the queue if it fits now (_fits(), inlined).
+            # The message in hand joins the queue if it fits now, in bytes too.
             if in_hand is not None and (
                 not messages or self._bytes + len(in_hand) <= self._max_bytes
             ):
@@ -189,13 +189,6 @@ class MessageQueue:
             trio.lowlevel.reschedule(producer)
             self._producer = None
         return message
-
-    def _fits(self, message: str | bytes) -> bool:
-        # Room for one more, in bytes too unless the queue is empty.
-        messages = self._messages
-        return len(messages) < self._max_messages and (
-            not messages or self._bytes + len(message) <= self._max_bytes
-        )
 
     async def wait_for_room(self, *, on_room: bool = True) -> None:
         """Wait until :meth:`has_room` (unless not ``on_room``), :meth:`close` or :meth:`wake_producer`."""

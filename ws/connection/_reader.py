@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import enum
 import logging
 import math
 from typing import Final
@@ -67,6 +66,7 @@ from ws.frames.close import CloseReason
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, State
 from ws.transports.fastio import ByteIO, close_forcefully
+from ws.typing import StateEnum
 
 __all__ = ["CLOSE_FRAME_GRACE", "Reader", "ReaderState"]
 
@@ -83,12 +83,8 @@ CLOSE_FRAME_GRACE: Final = 1.0
 ANSWER_GRACE: Final = 1.0
 
 
-class ReaderState(enum.Enum):
+class ReaderState(StateEnum):
     """Where the reader is in its life (see the module docstring)."""
-
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
 
     NEW = "new"
     READING = "reading"
@@ -97,11 +93,7 @@ class ReaderState(enum.Enum):
     DONE = "done"
 
 
-class _Input(enum.Enum):
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
-
+class _Input(StateEnum):
     START = "start"
     CLOSE = "start closing"
     ABORT = "abort"

@@ -41,7 +41,6 @@ until ``next_result`` returns a result. On :class:`HandshakeAccepted` hand
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable, Sequence
 from typing import Generic, final
@@ -57,7 +56,7 @@ from ws.handshake.hooks import ClientExtensionFactoryHook, E
 from ws.handshake.keys import generate_key, is_valid_key
 from ws.handshake.limits import HandshakeLimits
 from ws.handshake.response import check_response
-from ws.typing import BytesLike
+from ws.typing import BytesLike, StateEnum
 
 __all__ = ["ClientHandshake", "HandshakeAccepted", "HandshakeRejected"]
 
@@ -142,11 +141,7 @@ class HandshakeRejected:
         return ConnectionRejected(self.status_code, self.headers, body)
 
 
-class _State(enum.Enum):
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
-
+class _State(StateEnum):
     IDLE = "idle"
     CONNECTING = "connecting"
     READING_BODY = "reading body"
@@ -155,11 +150,7 @@ class _State(enum.Enum):
     FAILED = "failed"
 
 
-class _Input(enum.Enum):
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
-
+class _Input(StateEnum):
     SEND_REQUEST = "send the request"
     ACCEPTED = "accept"
     REJECTED = "reject"

@@ -38,7 +38,6 @@ a rejection or an ``InvalidRequest`` send the response and close.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from typing import Generic, final
 
@@ -52,7 +51,7 @@ from ws.handshake.hooks import E, ServerExtensionFactoryHook
 from ws.handshake.keys import accept_key
 from ws.handshake.limits import HandshakeLimits
 from ws.handshake.request import ExtensionOffers, HandshakeRequest, parse_request
-from ws.typing import BytesLike, ExtensionParameter
+from ws.typing import BytesLike, ExtensionParameter, StateEnum
 
 __all__ = ["ServerHandshake"]
 
@@ -76,11 +75,7 @@ _TLS_HANDSHAKE_RECORD = b"\x16"
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-class _State(enum.Enum):
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
-
+class _State(StateEnum):
     RECEIVING = "receiving"
     REQUEST = "request"
     FAILED = "failed"
@@ -88,11 +83,7 @@ class _State(enum.Enum):
     REJECTED = "rejected"
 
 
-class _Input(enum.Enum):
-    # Hashed by identity, in C: members are singletons, and Enum's own
-    # __hash__ runs Python code for every lookup in the transition table.
-    __hash__ = object.__hash__
-
+class _Input(StateEnum):
     REQUEST_RECEIVED = "request received"
     REQUEST_INVALID = "request invalid"
     ACCEPT = "accept"

@@ -243,9 +243,8 @@ class SocketIO:
                 except BlockingIOError:
                     pass  # wait outside the except block, which would keep the error alive
                 except OSError:
-                    if not waited:
-                        await _cancel_shielded_checkpoint()
-                        self._budget.ops = 0
+                    if not waited:  # a failed call is a schedule point too
+                        await self._budget.yield_now()
                     raise
                 else:
                     budget = self._budget  # Budget.spend(), inlined; a read that waited counts too
@@ -291,8 +290,7 @@ class SocketIO:
                 except BlockingIOError:
                     sent = 0
                 except OSError:
-                    await _cancel_shielded_checkpoint()
-                    self._budget.ops = 0
+                    await self._budget.yield_now()  # a failed call is a schedule point too
                     raise
                 if sent == len(data):
                     self.congested = False
@@ -340,9 +338,8 @@ class SocketIO:
             except BlockingIOError:
                 pass
             except OSError:
-                if not waited:
-                    await _cancel_shielded_checkpoint()
-                    self._budget.ops = 0
+                if not waited:  # a failed call is a schedule point too
+                    await self._budget.yield_now()
                 raise
             else:
                 # Drop what went out; the first view left may be cut.
