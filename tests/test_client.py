@@ -490,7 +490,7 @@ async def test_disconnect_timeout_only_for_an_unanswered_close(
 ) -> None:
     """A close answered by a peer that keeps TCP open is no DisconnectionTimeout; silence is."""
     client_stream, server_stream = trio.testing.memory_stream_pair()
-    options = ws.options.make_client_options(None, disconnect_timeout=7, compression=None)
+    options = ws.ClientOptions(disconnect_timeout=7, compression=None)
 
     async def connect(nursery: trio.Nursery) -> ws.WebSocketConnection:
         connected = ws.transports.endpoint.Connected.from_stream(client_stream)

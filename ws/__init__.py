@@ -7,6 +7,7 @@ in-memory pairs for tests (:mod:`ws.testing`).
 
 from __future__ import annotations
 
+from ws._version import __version__ as __version__
 from ws.client import (
     connect_websocket,
     connect_websocket_url,
@@ -43,7 +44,7 @@ from ws.extensions import (
 )
 from ws.frames import CloseCode, CloseReason
 from ws.handshake.limits import HandshakeLimits
-from ws.options import ClientOptions, ServerOptions
+from ws.options import ClientOptions, ClientSettings, ServerOptions, ServerSettings
 from ws.server import (
     WebSocketRequest,
     WebSocketServer,
@@ -53,11 +54,11 @@ from ws.server import (
 )
 from ws.transports.endpoint import Endpoint
 
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "ClientExtensionFactory",
     "ClientOptions",
+    "ClientSettings",
     "ClientPerMessageDeflateFactory",
     "CloseCode",
     "CloseReason",
@@ -82,6 +83,7 @@ __all__ = [
     "RemoteProtocolError",
     "ServerExtensionFactory",
     "ServerOptions",
+    "ServerSettings",
     "ServerPerMessageDeflateFactory",
     "WebSocketConnection",
     "WebSocketError",

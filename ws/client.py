@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from typing import Final
+from typing import Final, Unpack
 
 import attrs
 import trio
@@ -30,8 +30,12 @@ from ws.connection import WebSocketConnection, reader_of
 from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
 from ws.handshake.headers import format_host
 from ws.options import (
-    DEFAULT_MAX_MESSAGE_SIZE,
+    ARG_COMPRESSION,
+    ARG_MAX_MESSAGE_SIZE,
+    ARG_MESSAGE_QUEUE_SIZE,
+    ARG_TIMEOUT,
     ClientOptions,
+    ClientSettings,
     Compression,
     HeadersArg,
     make_client_options,
@@ -282,14 +286,15 @@ def open_websocket(
     use_ssl: bool | ssl.SSLContext,
     subprotocols: Iterable[str] | None = None,
     extra_headers: HeadersArg = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
+    connect_timeout: float = ARG_TIMEOUT,
+    disconnect_timeout: float = ARG_TIMEOUT,
+    compression: Compression = ARG_COMPRESSION,
     origin: str | None = None,
     options: ClientOptions | None = None,
+    **settings: Unpack[ClientSettings],
 ) -> AbstractAsyncContextManager[WebSocketConnection]:
     """Open a WebSocket client connection to a host (an async context manager).
 
@@ -314,8 +319,13 @@ def open_websocket(
         compression: ``"deflate"`` (default), a configured
             ``ClientPerMessageDeflateFactory``, or ``None``.
         origin: An ``Origin`` header to send.
-        options: A :class:`~ws.ClientOptions` with every setting; when
-            given, the other settings arguments are ignored.
+        options: A :class:`~ws.ClientOptions` with every setting, instead
+            of settings as keyword arguments; giving both is a ``TypeError``.
+        settings: Any other :class:`~ws.ClientOptions` field as a keyword
+            argument (see :class:`~ws.ClientSettings`): ``ping_interval``,
+            ``ping_timeout``, ``message_queue_bytes``, ``max_fragments``,
+            ``handshake_limits``, ``extensions``, ``logger``,
+            ``user_agent_header``. ``ping_interval=None`` turns keepalive off.
 
     Raises:
         HandshakeError: A network error, a timeout (:class:`ConnectionTimeout`,
@@ -323,16 +333,20 @@ def open_websocket(
             (:class:`ConnectionRejected`) during the handshakes.
     """
     opts = make_client_options(
+        "open_websocket",
         options,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        origin=origin,
+        dict(
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+            origin=origin,
+        ),
+        settings,
     )
     return _open(_Target(host, port, resource, bool(use_ssl)), use_ssl, opts)
 
@@ -343,14 +357,15 @@ def open_websocket_url(
     *,
     subprotocols: Iterable[str] | None = None,
     extra_headers: HeadersArg = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
+    connect_timeout: float = ARG_TIMEOUT,
+    disconnect_timeout: float = ARG_TIMEOUT,
+    compression: Compression = ARG_COMPRESSION,
     origin: str | None = None,
     options: ClientOptions | None = None,
+    **settings: Unpack[ClientSettings],
 ) -> AbstractAsyncContextManager[WebSocketConnection]:
     """Open a WebSocket client connection to a URL (an async context manager).
 
@@ -362,8 +377,8 @@ def open_websocket_url(
             default context that verifies certificates.
         subprotocols, extra_headers, message_queue_size, max_message_size,
         receive_buffer_size,
-        connect_timeout, disconnect_timeout, compression, origin, options:
-            As for :func:`open_websocket`.
+        connect_timeout, disconnect_timeout, compression, origin, options,
+        settings: As for :func:`open_websocket`.
 
     Raises:
         HandshakeError: As for :func:`open_websocket`.
@@ -371,16 +386,20 @@ def open_websocket_url(
     """
     target, use_ssl = _url_target(url, ssl_context)
     opts = make_client_options(
+        "open_websocket_url",
         options,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        origin=origin,
+        dict(
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+            origin=origin,
+        ),
+        settings,
     )
     return _open(target, use_ssl, opts)
 
@@ -394,33 +413,38 @@ async def connect_websocket(
     use_ssl: bool | ssl.SSLContext,
     subprotocols: Iterable[str] | None = None,
     extra_headers: HeadersArg = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    compression: Compression = "deflate",
+    compression: Compression = ARG_COMPRESSION,
     origin: str | None = None,
     options: ClientOptions | None = None,
+    **settings: Unpack[ClientSettings],
 ) -> WebSocketConnection:
     """Return an open client connection; its reader task runs in ``nursery``.
 
     No internal timeouts: wrap the call in a cancel scope. The caller must
-    close the connection (``await connection.aclose()``).
+    close the connection (``await connection.aclose()``). The settings are
+    those of :func:`open_websocket`, less its two timeouts.
 
     Raises:
         OSError: The TCP or TLS connection failed.
         HandshakeError: The opening handshake failed (see :func:`open_websocket`).
     """
     opts = make_client_options(
+        "connect_websocket",
         options,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=math.inf,
-        disconnect_timeout=math.inf,
-        compression=compression,
-        origin=origin,
+        dict(
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            compression=compression,
+            origin=origin,
+        ),
+        settings,
+        timeouts=False,
     )
     return await _connect(
         nursery, target=_Target(host, port, resource, bool(use_ssl)), use_ssl=use_ssl, options=opts
@@ -434,12 +458,13 @@ async def connect_websocket_url(
     *,
     subprotocols: Iterable[str] | None = None,
     extra_headers: HeadersArg = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    compression: Compression = "deflate",
+    compression: Compression = ARG_COMPRESSION,
     origin: str | None = None,
     options: ClientOptions | None = None,
+    **settings: Unpack[ClientSettings],
 ) -> WebSocketConnection:
     """Return an open client connection to a URL; its reader runs in ``nursery``.
 
@@ -450,16 +475,19 @@ async def connect_websocket_url(
     """
     target, use_ssl = _url_target(url, ssl_context)
     opts = make_client_options(
+        "connect_websocket_url",
         options,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=math.inf,
-        disconnect_timeout=math.inf,
-        compression=compression,
-        origin=origin,
+        dict(
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            compression=compression,
+            origin=origin,
+        ),
+        settings,
+        timeouts=False,
     )
     return await _connect(nursery, target=target, use_ssl=use_ssl, options=opts)
 
@@ -472,12 +500,13 @@ async def wrap_client_stream(
     *,
     subprotocols: Iterable[str] | None = None,
     extra_headers: HeadersArg = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    compression: Compression = "deflate",
+    compression: Compression = ARG_COMPRESSION,
     origin: str | None = None,
     options: ClientOptions | None = None,
+    **settings: Unpack[ClientSettings],
 ) -> WebSocketConnection:
     """Run the client side of WebSocket over any Trio stream.
 
@@ -488,20 +517,26 @@ async def wrap_client_stream(
         resource: The resource: path and query.
         subprotocols, extra_headers, message_queue_size, max_message_size,
         receive_buffer_size,
-        compression, origin, options: As for :func:`open_websocket`.
+        compression, origin, options, settings: As for :func:`open_websocket`
+            (no timeouts: wrap the call in a cancel scope).
 
     Raises:
         HandshakeError: The opening handshake failed.
     """
     opts = make_client_options(
+        "wrap_client_stream",
         options,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        compression=compression,
-        origin=origin,
+        dict(
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            compression=compression,
+            origin=origin,
+        ),
+        settings,
+        timeouts=False,
     )
     connected = Connected.from_stream(stream)
     return await client_handshake(nursery, connected, host, resource, opts)

@@ -7,11 +7,17 @@ every setting, including those trio-websocket did not have, at once.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable
-from typing import Final, Literal, TypeVar
+import re
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal, TypedDict, TypeVar
 
 import attrs
+
+from ws._headers import HeadersArg, normalize_headers
+from ws._version import DEFAULT_PRODUCT
+from ws.http import ProcessRequest, ProcessRequestArg, hook_tuple
 
 from ws.extensions.base import ClientExtensionFactory, ServerExtensionFactory
 from ws.extensions.permessage_deflate import (
@@ -23,14 +29,20 @@ from ws.protocol import DEFAULT_MAX_FRAGMENTS
 
 __all__ = [
     "ClientOptions",
+    "ClientSettings",
     "Compression",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MESSAGE_QUEUE_BYTES",
     "DEFAULT_RECEIVE_BUFFER_SIZE",
     "DEFAULT_PING_INTERVAL",
     "DEFAULT_PING_TIMEOUT",
+    "DEFAULT_SERVER_HEADER",
+    "DEFAULT_USER_AGENT",
     "HeadersArg",
+    "Logger",
+    "Origins",
     "ServerOptions",
+    "ServerSettings",
     "make_client_options",
     "make_server_options",
     "normalize_headers",
@@ -54,22 +66,17 @@ DEFAULT_PING_TIMEOUT: Final[float | None] = 20.0
 #: configured permessage-deflate factory, or ``None`` to turn it off.
 Compression = Literal["deflate"] | ClientPerMessageDeflateFactory | ServerPerMessageDeflateFactory | None
 
-HeadersArg = Iterable[tuple[bytes | str, bytes | str]] | None
+#: What ``logger=`` takes: a logger, or an adapter around one.
+Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
+#: What ``origins=`` takes: allowed ``Origin`` values, exact strings or
+#: compiled patterns (matched in full), and ``None`` to allow requests
+#: without an ``Origin`` header (non-browser clients).
+Origins = Iterable[str | re.Pattern[str] | None]
 
-def normalize_headers(headers: HeadersArg) -> tuple[tuple[bytes, bytes], ...]:
-    """Turn ``extra_headers`` (str or bytes pairs, or ``None``) into byte pairs."""
-    if headers is None:
-        return ()
-    result = []
-    for name, value in headers:
-        result.append(
-            (
-                name.encode("ascii") if isinstance(name, str) else bytes(name),
-                value.encode("latin-1") if isinstance(value, str) else bytes(value),
-            )
-        )
-    return tuple(result)
+#: The default ``Server`` header (servers) and ``User-Agent`` header (clients).
+DEFAULT_SERVER_HEADER: Final = DEFAULT_PRODUCT
+DEFAULT_USER_AGENT: Final = DEFAULT_PRODUCT
 
 
 _Number = TypeVar("_Number", int, float)
@@ -125,6 +132,42 @@ def subprotocol_tuple(subprotocols: Iterable[str] | None) -> tuple[str, ...]:
     return () if subprotocols is None else tuple(subprotocols)
 
 
+def _origins(
+    origins: Origins | None,
+) -> tuple[str | re.Pattern[str] | None, ...] | None:
+    if origins is None:
+        return None
+    if isinstance(origins, (str, re.Pattern)):
+        raise TypeError(
+            "origins is a list of allowed origins (str, compiled patterns, None), "
+            f"not one {type(origins).__name__}: write origins=[{origins!r}]"
+        )
+    result = tuple(origins)
+    for origin in result:
+        if origin is not None and not isinstance(origin, (str, re.Pattern)):
+            raise TypeError(
+                f"origins holds str, compiled patterns or None, not {type(origin).__name__}"
+            )
+    return result
+
+
+def _logger(_instance: object, attribute: attrs.Attribute[Logger | None], value: object) -> None:
+    if value is not None and not isinstance(value, (logging.Logger, logging.LoggerAdapter)):
+        raise TypeError(
+            f"{attribute.name} is a logging.Logger or logging.LoggerAdapter, "
+            f"not {type(value).__name__}"
+        )
+
+
+def _header_value(_instance: object, attribute: attrs.Attribute[str], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} is a str or None, not {type(value).__name__}")
+    if any(char in value for char in "\r\n\0"):
+        raise ValueError(f"{attribute.name} may not contain CR, LF or NUL: {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class _CommonOptions:
     message_queue_size: float = attrs.field(default=1, validator=_int_or_inf)
@@ -145,6 +188,7 @@ class _CommonOptions:
     ping_timeout: float | None = attrs.field(
         default=DEFAULT_PING_TIMEOUT, validator=_optional_interval
     )
+    logger: Logger | None = attrs.field(default=None, validator=_logger)
 
     @property
     def protocol_max_size(self) -> int | None:
@@ -185,6 +229,11 @@ class ClientOptions(_CommonOptions):
         ping_timeout: When a keepalive pong takes longer than this many
             seconds (default 20), close with 1011 and drop the connection;
             ``None`` waits for ever.
+        logger: Where the connection logs (default: the ``ws`` logger).
+            Every record carries the connection's id (see the logging docs).
+        user_agent_header: The ``User-Agent`` header to send (default
+            ``trio-ws/<version> Python/<x.y>``); ``None`` sends none. A
+            ``User-Agent`` in ``extra_headers`` replaces it.
     """
 
     subprotocols: tuple[str, ...] = attrs.field(default=(), converter=subprotocol_tuple)
@@ -196,6 +245,7 @@ class ClientOptions(_CommonOptions):
     extensions: tuple[ClientExtensionFactory, ...] = attrs.field(
         default=(), converter=_client_factories
     )
+    user_agent_header: str | None = attrs.field(default=DEFAULT_USER_AGENT, validator=_header_value)
 
     def extension_factories(self) -> list[ClientExtensionFactory]:
         """The factories to offer, compression first."""
@@ -224,6 +274,16 @@ class ServerOptions(_CommonOptions):
         handler_errors: ``"log"`` (the default) logs a handler's exception to
             the ``ws`` logger and closes that connection with 1011; ``"raise"``
             lets it propagate out of the server (and stop it).
+        process_request: An async hook, or several tried in order, called
+            with a :class:`~ws.HTTPRequest` for every request before the
+            WebSocket handshake; one that returns a :class:`~ws.HTTPResponse`
+            answers the request with it (see :mod:`ws.http`).
+        origins: The allowed values of the ``Origin`` header: exact strings,
+            compiled patterns (matched in full), and ``None`` for requests
+            without one. Any other request gets 403 before the upgrade.
+            ``None`` (the default) does not check.
+        server_header: The ``Server`` header of every response (default
+            ``trio-ws/<version> Python/<x.y>``); ``None`` sends none.
         See :class:`ClientOptions` for the others; ``connect_timeout`` covers
         reading the client's request, ``disconnect_timeout`` the closing
         handshake after the handler returns.
@@ -233,7 +293,14 @@ class ServerOptions(_CommonOptions):
     extensions: tuple[ServerExtensionFactory, ...] = attrs.field(
         default=(), converter=_server_factories
     )
-    handler_errors: Literal["log", "raise"] = "log"
+    handler_errors: Literal["log", "raise"] = attrs.field(
+        default="log", validator=attrs.validators.in_(("log", "raise"))
+    )
+    process_request: tuple[ProcessRequest, ...] = attrs.field(default=(), converter=hook_tuple)
+    origins: tuple[str | re.Pattern[str] | None, ...] | None = attrs.field(
+        default=None, converter=_origins
+    )
+    server_header: str | None = attrs.field(default=DEFAULT_SERVER_HEADER, validator=_header_value)
 
     def extension_factories(self) -> list[ServerExtensionFactory]:
         """The factories that may accept offers, compression first."""
@@ -250,88 +317,206 @@ class ServerOptions(_CommonOptions):
         return factories
 
 
+class ClientSettings(TypedDict, total=False):
+    """The client settings that are keyword arguments without a name of their own.
+
+    Every :class:`ClientOptions` field is a keyword argument of the client
+    functions. trio-websocket's (``subprotocols`` to ``disconnect_timeout``),
+    ``compression`` and ``origin`` are named in the signatures; these are the
+    others. ``open_websocket(..., ping_interval=None)`` turns keepalive off.
+    """
+
+    max_fragments: int
+    handshake_limits: HandshakeLimits
+    message_queue_bytes: float
+    ping_interval: float | None
+    ping_timeout: float | None
+    logger: Logger | None
+    extensions: Iterable[ClientExtensionFactory]
+    user_agent_header: str | None
+
+
+class ServerSettings(TypedDict, total=False):
+    """The server settings that are keyword arguments without a name of their own.
+
+    Every :class:`ServerOptions` field is a keyword argument of
+    :func:`~ws.serve_websocket`, :func:`~ws.serve_websocket_unix` and
+    :class:`~ws.WebSocketServer`; these are the ones not named in their
+    signatures.
+    """
+
+    max_fragments: int
+    handshake_limits: HandshakeLimits
+    message_queue_bytes: float
+    ping_interval: float | None
+    ping_timeout: float | None
+    logger: Logger | None
+    extensions: Iterable[ServerExtensionFactory]
+    handler_errors: Literal["log", "raise"]
+    process_request: ProcessRequestArg
+    origins: Origins | None
+    server_header: str | None
+
+
+class _DefaultInt(int):
+    """A default argument that tells itself apart from the same number passed by a caller.
+
+    ``options=`` with a setting beside it is an error, even when the setting
+    has its default value; these defaults print as plain numbers in
+    signatures.
+    """
+
+    __slots__ = ()
+
+
+class _DefaultStr(str):
+    """As :class:`_DefaultInt`, for a str default."""
+
+    __slots__ = ()
+
+
+#: The defaults of the trio-websocket arguments in the public signatures.
+ARG_MESSAGE_QUEUE_SIZE: Final[int] = _DefaultInt(1)
+ARG_MAX_MESSAGE_SIZE: Final[int] = _DefaultInt(DEFAULT_MAX_MESSAGE_SIZE)
+ARG_TIMEOUT: Final[int] = _DefaultInt(60)
+ARG_COMPRESSION: Final[Literal["deflate"]] = _DefaultStr("deflate")  # type: ignore[assignment]
+
+_CLIENT_FIELDS: Final = frozenset(field.name for field in attrs.fields(ClientOptions))
+_SERVER_FIELDS: Final = frozenset(field.name for field in attrs.fields(ServerOptions))
+_TIMEOUTS: Final = frozenset({"connect_timeout", "disconnect_timeout"})
+_NONE_IS_A_VALUE: Final = frozenset({"compression"})
+
+
+def _given(named: Mapping[str, object], settings: Mapping[str, object]) -> dict[str, object]:
+    """The settings a caller gave.
+
+    ``named`` are the arguments named in the signature, given unless left
+    at their default (``None`` is the default "not set" of all but
+    ``compression``, where it means "off"); ``settings``
+    are the other keyword arguments, all given (``ping_interval=None`` is
+    a setting).
+    """
+    given = {
+        name: value
+        for name, value in named.items()
+        if type(value) not in (_DefaultInt, _DefaultStr)
+        and (value is not None or name in _NONE_IS_A_VALUE)
+    }
+    given.update(settings)
+    return given
+
+
+def _check(
+    caller: str,
+    options: object | None,
+    given: Mapping[str, object],
+    fields: frozenset[str],
+    timeouts: bool,
+) -> None:
+    """Raise TypeError for a setting the caller cannot give, or one given beside ``options``."""
+    unknown = sorted(set(given) - fields)
+    if not timeouts:
+        unknown += sorted(_TIMEOUTS & set(given))
+    if unknown:
+        kind = "Client" if fields is _CLIENT_FIELDS else "Server"
+        names = ", ".join(unknown)
+        if not timeouts and set(unknown) <= _TIMEOUTS:
+            raise TypeError(
+                f"{caller}() sets no timeouts of its own, so it takes no {names}: "
+                "wrap the call in a cancel scope (trio.fail_after) instead"
+            )
+        raise TypeError(
+            f"{caller}() got unexpected keyword argument(s): {names}. "
+            f"Its settings are the fields of ws.{kind}Options."
+        )
+    if options is not None and given:
+        names = ", ".join(sorted(given))
+        raise TypeError(
+            f"{caller}() got options= and also {names}. Give every setting in one place: "
+            f"either as keyword arguments, or in the options object "
+            f"(attrs.evolve(options, {next(iter(sorted(given)))}=...))."
+        )
 
 
 def make_client_options(
+    caller: str,
     options: ClientOptions | None,
+    named: Mapping[str, object],
+    settings: Mapping[str, object],
     *,
-    subprotocols: Iterable[str] | None = None,
-    extra_headers: HeadersArg = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
-    receive_buffer_size: int | None = None,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
-    origin: str | None = None,
+    timeouts: bool = True,
 ) -> ClientOptions:
-    """``options`` if given, else one built from trio-websocket's keyword arguments.
+    """``options``, or options built from a client function's keyword arguments.
 
-    Options are frozen, so the common case (no subprotocols, no extra
-    headers) is built once per set of arguments and then shared (measured:
-    building and checking them took 2.5% of a sequential connect +
-    handshake + close).
+    Args:
+        caller: The public function's name, for error messages.
+        options: The ``options=`` argument.
+        named: The settings named in the signature, left at their
+            default or not.
+        settings: The other settings (``**settings``).
+        timeouts: Whether the caller applies ``connect_timeout`` and
+            ``disconnect_timeout``; the low-level functions do not (and
+            build options without timeouts).
+
+    Raises:
+        TypeError: An unknown setting, or settings beside ``options``.
+
+    Options are frozen, so those built from the same hashable arguments
+    are built once and then shared (measured: building and checking them
+    took 2.5% of a sequential connect + handshake + close).
     """
+    given = _given(named, settings)
+    _check(caller, options, given, _CLIENT_FIELDS, timeouts)
     if options is not None:
         return options
-    key: tuple[object, ...] | None = None
-    if subprotocols is None and extra_headers is None:
-        key = (
-            message_queue_size,
-            max_message_size,
-            receive_buffer_size,
-            connect_timeout,
-            disconnect_timeout,
-            compression,
-            origin,
-        )
-        try:
-            cached = _CLIENT_OPTIONS.get(key)
-        except TypeError:  # an unhashable compression factory: build anew
-            key = cached = None
-        if cached is not None:
-            return cached
-    built = ClientOptions(
-        subprotocols=subprotocol_tuple(subprotocols),
-        extra_headers=extra_headers,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        origin=origin,
-    )
-    if key is not None:
-        if len(_CLIENT_OPTIONS) >= _CLIENT_OPTIONS_KEPT:
-            _CLIENT_OPTIONS.clear()
-        _CLIENT_OPTIONS[key] = built
-    return built
-
-
-#: Client options built from keyword arguments, by those arguments (see make_client_options).
-_CLIENT_OPTIONS: dict[tuple[object, ...], ClientOptions] = {}
-_CLIENT_OPTIONS_KEPT = 32
+    if not timeouts:
+        given["connect_timeout"] = given["disconnect_timeout"] = math.inf
+    return _cached(_CLIENT_OPTIONS, ClientOptions, given)
 
 
 def make_server_options(
+    caller: str,
     options: ServerOptions | None,
+    named: Mapping[str, object],
+    settings: Mapping[str, object],
     *,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
-    receive_buffer_size: int | None = None,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
+    timeouts: bool = True,
 ) -> ServerOptions:
-    """``options`` if given, else one built from trio-websocket's keyword arguments."""
+    """``options``, or options built from a server function's keyword arguments.
+
+    As :func:`make_client_options`, for :class:`ServerOptions`.
+    """
+    given = _given(named, settings)
+    _check(caller, options, given, _SERVER_FIELDS, timeouts)
     if options is not None:
         return options
-    return ServerOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-    )
+    return _cached(_SERVER_OPTIONS, ServerOptions, given)
+
+
+_Options = TypeVar("_Options", ClientOptions, ServerOptions)
+
+
+def _cached(
+    cache: dict[tuple[tuple[str, object], ...], _Options],
+    make: type[_Options],
+    given: dict[str, object],
+) -> _Options:
+    key: tuple[tuple[str, object], ...] | None = tuple(sorted(given.items()))
+    try:
+        cached = cache.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value (a list of subprotocols): build anew
+        key = cached = None
+    if cached is not None:
+        return cached
+    built = make(**given)  # type: ignore[arg-type]  # checked by _check and the fields
+    if key is not None:
+        if len(cache) >= _OPTIONS_KEPT:
+            cache.clear()
+        cache[key] = built
+    return built
+
+
+#: Options built from keyword arguments, by those arguments (see make_client_options).
+_CLIENT_OPTIONS: dict[tuple[tuple[str, object], ...], ClientOptions] = {}
+_SERVER_OPTIONS: dict[tuple[tuple[str, object], ...], ServerOptions] = {}
+_OPTIONS_KEPT = 32

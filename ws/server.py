@@ -18,6 +18,7 @@ import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import Unpack
 
 import attrs
 import trio
@@ -30,12 +31,16 @@ from ws.extensions.base import Extension
 from ws.handshake.request import HandshakeRequest
 from ws.handshake.server import ServerHandshake
 from ws.options import (
-    DEFAULT_MAX_MESSAGE_SIZE,
+    ARG_COMPRESSION,
+    ARG_MAX_MESSAGE_SIZE,
+    ARG_MESSAGE_QUEUE_SIZE,
+    ARG_TIMEOUT,
     Compression,
     HeadersArg,
     ServerOptions,
-    normalize_headers,
+    ServerSettings,
     make_server_options,
+    normalize_headers,
 )
 from ws.frames.frame import CloseCode
 from ws.protocol import Side
@@ -188,9 +193,15 @@ class WebSocketServer:
             the server's own. Connections' reader tasks always run in the
             server's own nursery.
         message_queue_size, max_message_size, receive_buffer_size,
-        connect_timeout, disconnect_timeout: As for :func:`serve_websocket`.
-        options: A :class:`~ws.ServerOptions` with every setting; when
-            given, the other settings arguments are ignored.
+        connect_timeout, disconnect_timeout, compression: As for
+            :func:`serve_websocket`.
+        options: A :class:`~ws.ServerOptions` with every setting, instead
+            of settings as keyword arguments; giving both is a ``TypeError``.
+        settings: Any other :class:`~ws.ServerOptions` field as a keyword
+            argument (see :class:`~ws.ServerSettings`): ``process_request``,
+            ``origins``, ``ping_interval``, ``ping_timeout``,
+            ``message_queue_bytes``, ``max_fragments``, ``handshake_limits``,
+            ``extensions``, ``handler_errors``, ``logger``, ``server_header``.
 
     Raises:
         ValueError: ``listeners`` is empty.
@@ -207,12 +218,14 @@ class WebSocketServer:
         listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
         *,
         handler_nursery: trio.Nursery | None = None,
-        message_queue_size: float = 1,
-        max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+        message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+        max_message_size: float = ARG_MAX_MESSAGE_SIZE,
         receive_buffer_size: int | None = None,
-        connect_timeout: float = 60,
-        disconnect_timeout: float = 60,
+        connect_timeout: float = ARG_TIMEOUT,
+        disconnect_timeout: float = ARG_TIMEOUT,
+        compression: Compression = ARG_COMPRESSION,
         options: ServerOptions | None = None,
+        **settings: Unpack[ServerSettings],
     ) -> None:
         if len(listeners) == 0:
             raise ValueError("Listeners must contain at least one item.")
@@ -221,12 +234,17 @@ class WebSocketServer:
             listeners,
             handler_nursery,
             make_server_options(
+                "WebSocketServer",
                 options,
-                message_queue_size=message_queue_size,
-                max_message_size=max_message_size,
-                receive_buffer_size=receive_buffer_size,
-                connect_timeout=connect_timeout,
-                disconnect_timeout=disconnect_timeout,
+                dict(
+                    message_queue_size=message_queue_size,
+                    max_message_size=max_message_size,
+                    receive_buffer_size=receive_buffer_size,
+                    connect_timeout=connect_timeout,
+                    disconnect_timeout=disconnect_timeout,
+                    compression=compression,
+                ),
+                settings,
             ),
         )
 
@@ -394,14 +412,15 @@ async def serve_websocket(
     ssl_context: ssl.SSLContext | None,
     *,
     handler_nursery: trio.Nursery | None = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
+    connect_timeout: float = ARG_TIMEOUT,
+    disconnect_timeout: float = ARG_TIMEOUT,
+    compression: Compression = ARG_COMPRESSION,
     options: ServerOptions | None = None,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+    **settings: Unpack[ServerSettings],
 ) -> None:
     """Serve WebSocket over TCP (or TLS) until cancelled.
 
@@ -422,18 +441,27 @@ async def serve_websocket(
             handler returns.
         compression: ``"deflate"`` (default), a configured
             ``ServerPerMessageDeflateFactory``, or ``None``.
-        options: A :class:`~ws.ServerOptions` with every setting; when
-            given, the other settings arguments are ignored.
+        options: A :class:`~ws.ServerOptions` with every setting, instead
+            of settings as keyword arguments; giving both is a ``TypeError``.
+        settings: Any other :class:`~ws.ServerOptions` field as a keyword
+            argument (see :class:`~ws.ServerSettings`): ``process_request``,
+            ``origins``, ``ping_interval``, ``ping_timeout``,
+            ``message_queue_bytes``, ``max_fragments``, ``handshake_limits``,
+            ``extensions``, ``handler_errors``, ``logger``, ``server_header``.
         task_status: Part of Trio's ``nursery.start`` protocol.
     """
     options = make_server_options(
+        "serve_websocket",
         options,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
+        dict(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+        ),
+        settings,
     )
     if isinstance(host, bytes):
         host = host.decode("ascii")
@@ -454,14 +482,15 @@ async def serve_websocket_unix(
     *,
     mode: int | None = None,
     handler_nursery: trio.Nursery | None = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
+    connect_timeout: float = ARG_TIMEOUT,
+    disconnect_timeout: float = ARG_TIMEOUT,
+    compression: Compression = ARG_COMPRESSION,
     options: ServerOptions | None = None,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+    **settings: Unpack[ServerSettings],
 ) -> None:
     """Serve WebSocket on a Unix socket until cancelled.
 
@@ -478,21 +507,25 @@ async def serve_websocket_unix(
         mode: Permission bits for the socket file (e.g. ``0o660``); clients
             need write permission. ``None`` leaves what the umask gives.
         handler_nursery, message_queue_size, max_message_size, receive_buffer_size,
-        connect_timeout, disconnect_timeout, compression, options, task_status:
-            As for :func:`serve_websocket`.
+        connect_timeout, disconnect_timeout, compression, options, task_status,
+        settings: As for :func:`serve_websocket`.
 
     Raises:
         OSError: The socket could not be created (``EADDRINUSE`` when a
             server already listens on ``path``).
     """
     options = make_server_options(
+        "serve_websocket_unix",
         options,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
+        dict(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+        ),
+        settings,
     )
     unix_listener = await open_unix_listener(path, mode=mode)
     listener: trio.abc.Listener[trio.abc.Stream] = unix_listener
@@ -508,12 +541,13 @@ async def serve_websocket_unix(
 async def wrap_server_stream(
     nursery: trio.Nursery,
     stream: trio.abc.Stream,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = None,
     *,
-    compression: Compression = "deflate",
+    compression: Compression = ARG_COMPRESSION,
     options: ServerOptions | None = None,
+    **settings: Unpack[ServerSettings],
 ) -> WebSocketRequest:
     """Read a client's opening request from any Trio stream.
 
@@ -526,11 +560,16 @@ async def wrap_server_stream(
         HandshakeError: The stream broke or ended first.
     """
     options = make_server_options(
+        "wrap_server_stream",
         options,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        compression=compression,
+        dict(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            compression=compression,
+        ),
+        settings,
+        timeouts=False,
     )
     handshake, parsed = await read_client_request(stream, options)
     if parsed.error is not None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
+from typing import Unpack
 
 import attrs
 import trio
@@ -37,14 +38,18 @@ from ws.client import client_handshake, open_connection
 from ws.connection import WebSocketConnection
 from ws.errors import DisconnectionTimeout
 from ws.options import (
-    DEFAULT_MAX_MESSAGE_SIZE,
+    ARG_COMPRESSION,
+    ARG_MAX_MESSAGE_SIZE,
+    ARG_MESSAGE_QUEUE_SIZE,
+    ARG_TIMEOUT,
     ClientOptions,
+    ClientSettings,
     Compression,
     HeadersArg,
     ServerOptions,
+    ServerSettings,
     make_client_options,
     make_server_options,
-    subprotocol_tuple,
 )
 from ws.server import Handler, WebSocketRequest, WebSocketServer
 from ws.transports.memory import MemoryListener, memory_pair
@@ -60,7 +65,7 @@ async def open_websocket_pair(
     *,
     subprotocols: Iterable[str] | None = None,
     extra_headers: HeadersArg = None,
-    compression: Compression = "deflate",
+    compression: Compression = ARG_COMPRESSION,
     client_options: ClientOptions | None = None,
     server_options: ServerOptions | None = None,
     lockstep: bool = False,
@@ -77,9 +82,10 @@ async def open_websocket_pair(
         resource: The requested path and query (``server.path``).
         subprotocols: Subprotocols the client offers; the server picks the first.
         extra_headers: More request headers (``server.handshake_headers``).
-        compression: ``"deflate"`` (default) or ``None``, on both sides;
-            ignored for a side whose options are given.
-        client_options: Every client setting at once (overrides the above).
+        compression: ``"deflate"`` (default) or ``None``, for each side
+            whose options object is not given.
+        client_options: Every client setting at once, instead of
+            ``subprotocols`` and ``extra_headers``.
         server_options: Every server setting at once.
         lockstep: ``True`` uses unbuffered streams, where a write waits
             until the peer reads, to make back-pressure visible.
@@ -90,17 +96,24 @@ async def open_websocket_pair(
     Raises:
         DisconnectionTimeout: The closing handshake did not finish within
             the client's ``disconnect_timeout``.
+        TypeError: A setting given beside the options object it belongs in.
     """
-    if client_options is None:
-        client_options = ClientOptions(
-            subprotocols=subprotocol_tuple(subprotocols),
-            extra_headers=extra_headers,
-            compression=compression,
+    if client_options is not None and server_options is not None and compression is not ARG_COMPRESSION:
+        raise TypeError(
+            "open_websocket_pair() got client_options=, server_options= and also compression: "
+            "set compression in the options objects"
         )
-    if server_options is None:
-        server_options = ServerOptions(
-            compression="deflate" if compression is not None else None
-        )
+    client_compression = compression if client_options is None else ARG_COMPRESSION
+    named = {"subprotocols": subprotocols, "extra_headers": extra_headers}
+    client_options = make_client_options(
+        "open_websocket_pair", client_options, {**named, "compression": client_compression}, {}
+    )
+    server_options = make_server_options(
+        "open_websocket_pair",
+        server_options,
+        {"compression": compression if compression is None and server_options is None else ARG_COMPRESSION},
+        {},
+    )
     client_end, server_end = memory_pair(lockstep=lockstep, name="pair")
     with collapse_exception_groups():
         async with trio.open_nursery() as nursery:
@@ -161,28 +174,36 @@ class MemoryWebSocketServer:
         *,
         subprotocols: Iterable[str] | None = None,
         extra_headers: HeadersArg = None,
-        message_queue_size: float = 1,
-        max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
-        connect_timeout: float = 60,
-        disconnect_timeout: float = 60,
-        compression: Compression = "deflate",
+        message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+        max_message_size: float = ARG_MAX_MESSAGE_SIZE,
+        receive_buffer_size: int | None = None,
+        connect_timeout: float = ARG_TIMEOUT,
+        disconnect_timeout: float = ARG_TIMEOUT,
+        compression: Compression = ARG_COMPRESSION,
         origin: str | None = None,
         options: ClientOptions | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> AbstractAsyncContextManager[WebSocketConnection]:
         """Connect a client, like :func:`ws.open_websocket` (an async context manager).
 
-        The arguments are :func:`ws.open_websocket`'s, without host, port and TLS.
+        The arguments are :func:`ws.open_websocket`'s, without host, port and TLS;
+        ``settings`` are the other :class:`~ws.ClientOptions` fields.
         """
         options = make_client_options(
+            "MemoryWebSocketServer.open_websocket",
             options,
-            subprotocols=subprotocols,
-            extra_headers=extra_headers,
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout,
-            disconnect_timeout=disconnect_timeout,
-            compression=compression,
-            origin=origin,
+            dict(
+                subprotocols=subprotocols,
+                extra_headers=extra_headers,
+                message_queue_size=message_queue_size,
+                max_message_size=max_message_size,
+                receive_buffer_size=receive_buffer_size,
+                connect_timeout=connect_timeout,
+                disconnect_timeout=disconnect_timeout,
+                compression=compression,
+                origin=origin,
+            ),
+            settings,
         )
         return open_connection(partial(self._connect, resource=resource, options=options), options)
 
@@ -193,24 +214,32 @@ class MemoryWebSocketServer:
         *,
         subprotocols: Iterable[str] | None = None,
         extra_headers: HeadersArg = None,
-        message_queue_size: float = 1,
-        max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
-        compression: Compression = "deflate",
+        message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+        max_message_size: float = ARG_MAX_MESSAGE_SIZE,
+        receive_buffer_size: int | None = None,
+        compression: Compression = ARG_COMPRESSION,
         origin: str | None = None,
         options: ClientOptions | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> WebSocketConnection:
         """Connect a client whose reader runs in ``nursery``, like :func:`ws.connect_websocket`.
 
         The caller closes the connection.
         """
         options = make_client_options(
+            "MemoryWebSocketServer.connect_websocket",
             options,
-            subprotocols=subprotocols,
-            extra_headers=extra_headers,
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            compression=compression,
-            origin=origin,
+            dict(
+                subprotocols=subprotocols,
+                extra_headers=extra_headers,
+                message_queue_size=message_queue_size,
+                max_message_size=max_message_size,
+                receive_buffer_size=receive_buffer_size,
+                compression=compression,
+                origin=origin,
+            ),
+            settings,
+            timeouts=False,
         )
         return await self._connect(nursery, resource=resource, options=options)
 
@@ -230,12 +259,14 @@ async def open_memory_server(
     handler: Handler,
     *,
     handler_nursery: trio.Nursery | None = None,
-    message_queue_size: float = 1,
-    max_message_size: float = DEFAULT_MAX_MESSAGE_SIZE,
-    connect_timeout: float = 60,
-    disconnect_timeout: float = 60,
-    compression: Compression = "deflate",
+    message_queue_size: float = ARG_MESSAGE_QUEUE_SIZE,
+    max_message_size: float = ARG_MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = None,
+    connect_timeout: float = ARG_TIMEOUT,
+    disconnect_timeout: float = ARG_TIMEOUT,
+    compression: Compression = ARG_COMPRESSION,
     options: ServerOptions | None = None,
+    **settings: Unpack[ServerSettings],
 ) -> AsyncIterator[MemoryWebSocketServer]:
     """Run ``handler`` as a WebSocket server that clients reach in memory.
 
@@ -245,20 +276,25 @@ async def open_memory_server(
 
     Args:
         handler: ``async def handler(request: ws.WebSocketRequest)``.
-        handler_nursery, message_queue_size, max_message_size,
-        connect_timeout, disconnect_timeout, compression, options:
+        handler_nursery, message_queue_size, max_message_size, receive_buffer_size,
+        connect_timeout, disconnect_timeout, compression, options, settings:
             As for :func:`ws.serve_websocket`.
 
     Yields:
         The server; connect with :meth:`MemoryWebSocketServer.open_websocket`.
     """
     options = make_server_options(
+        "open_memory_server",
         options,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
+        dict(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+        ),
+        settings,
     )
     listener = MemoryListener(name="memory")
     server = WebSocketServer(handler, [listener], handler_nursery=handler_nursery, options=options)
