@@ -9,11 +9,13 @@ import math
 import os
 import re
 import ssl
+import sys
 import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
+from typing import Unpack
 
 import pytest
 import trio
@@ -40,13 +42,15 @@ async def echo_handler(request: ws.WebSocketRequest) -> None:
 
 @asynccontextmanager
 async def running_server(
-    handler: ws.server.Handler = echo_handler, ssl_context: ssl.SSLContext | None = None,
+    handler: ws.server.Handler = echo_handler,
+    ssl_context: ssl.SSLContext | None = None,
+    **settings: Unpack[ws.ServerSettings],
 ) -> AsyncIterator[ws.WebSocketServer]:
     """Serve on 127.0.0.1, an OS-chosen port, until the block ends."""
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
-                ws.serve_websocket, handler, "127.0.0.1", 0, ssl_context
+                partial(ws.serve_websocket, handler, "127.0.0.1", 0, ssl_context, **settings)
             )
             assert isinstance(server, ws.WebSocketServer)
             yield server
@@ -154,16 +158,49 @@ async def test_extra_headers_both_ways() -> None:
             use_ssl=False,
             extra_headers=[(b"X-Client", b"hello"), ("X-Str", "s")],
         ) as conn:
-            # Bytes, lower-case names, and only the server's extra headers (as trio-websocket).
-            assert conn.handshake_headers == ((b"x-server", b"yes"),)
+            # Bytes, lower-case names, and only the server's extra headers (as
+            # trio-websocket), with ws's Server field.
+            assert conn.handshake_headers == ((b"x-server", b"yes"), (b"server", ws_product()))
             await conn.send_message("done")
     headers = seen["headers"]
     assert isinstance(headers, list)
+    assert (b"user-agent", ws_product()) in headers
     assert (b"x-client", b"hello") in headers
     assert (b"x-str", b"s") in headers
     handshake_headers = seen["handshake_headers"]
     assert isinstance(handshake_headers, tuple)
     assert (b"x-client", b"hello") in handshake_headers
+
+
+def ws_product() -> bytes:
+    """The default Server and User-Agent value: trio-ws/<version> Python/<x.y>."""
+    return f"trio-ws/{ws.__version__} Python/{sys.version_info.major}.{sys.version_info.minor}".encode()
+
+
+async def test_product_headers_can_be_set_and_removed() -> None:
+    """server_header= and user_agent_header= replace or remove the defaults; extra_headers wins."""
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def handler(request: ws.WebSocketRequest) -> None:
+        seen.append(request.headers)
+        conn = await request.accept()
+        await conn.get_message()
+
+    for server_header, expected in (("edge/1", b"edge/1"), (None, None)):
+        async with running_server(handler, server_header=server_header) as server:
+            for user_agent, extra, agent in (
+                ("bot/2", [], b"bot/2"),
+                (None, [], None),
+                ("bot/2", [("User-Agent", "mine/3")], b"mine/3"),
+            ):
+                async with ws.open_websocket(
+                    "127.0.0.1", server.port, "/", use_ssl=False,
+                    user_agent_header=user_agent, extra_headers=extra,
+                ) as conn:
+                    assert dict(conn.handshake_headers).get(b"server") == expected
+                    await conn.send_message("done")
+                agents = [value for name, value in seen[-1] if name == b"user-agent"]
+                assert agents == ([] if agent is None else [agent])
 
 
 async def test_reject_gives_connection_rejected() -> None:

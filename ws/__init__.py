@@ -8,6 +8,7 @@ in-memory pairs for tests (:mod:`ws.testing`).
 from __future__ import annotations
 
 from ws._version import __version__ as __version__
+from ws.auth import basic_auth
 from ws.client import (
     connect_websocket,
     connect_websocket_url,
@@ -44,7 +45,9 @@ from ws.extensions import (
 )
 from ws.frames import CloseCode, CloseReason
 from ws.handshake.limits import HandshakeLimits
+from ws.http import HTTPRequest, HTTPResponse
 from ws.options import ClientOptions, ClientSettings, ServerOptions, ServerSettings
+from ws.routing import Router
 from ws.server import (
     WebSocketRequest,
     WebSocketServer,
@@ -70,6 +73,8 @@ __all__ = [
     "Endpoint",
     "Extension",
     "HandshakeError",
+    "HTTPRequest",
+    "HTTPResponse",
     "HandshakeLimits",
     "InvalidHandshake",
     "InvalidPayload",
@@ -81,6 +86,7 @@ __all__ = [
     "NegotiationError",
     "ProtocolError",
     "RemoteProtocolError",
+    "Router",
     "ServerExtensionFactory",
     "ServerOptions",
     "ServerSettings",
@@ -89,6 +95,7 @@ __all__ = [
     "WebSocketError",
     "WebSocketRequest",
     "WebSocketServer",
+    "basic_auth",
     "connect_websocket",
     "connect_websocket_url",
     "open_websocket",

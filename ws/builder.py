@@ -2,6 +2,11 @@
 
 The client and server modules call these; they hold no state of their own.
 The functions here set no timeouts: callers wrap them in cancel scopes.
+
+Logging: each connection has one :class:`~ws._logging.Log`, made by whoever
+accepts or opens it and handed in here. Whether frames are logged is
+decided once, in :func:`build_connection`, from whether DEBUG is enabled
+for that logger at that moment.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from collections.abc import Sequence
 
 import trio
 
+from ws._logging import FrameLoggingProtocol, Log
 from ws.connection import WebSocketConnection, assemble
-from ws.errors import HandshakeError, InvalidRequest
+from ws.errors import HandshakeError, InvalidRequest, InvalidResponse
 from ws.extensions.base import Extension
 from ws.handshake.client import ClientHandshake, HandshakeAccepted, HandshakeRejected
 from ws.handshake.request import HandshakeRequest
@@ -44,14 +50,33 @@ def build_connection(
     subprotocol: str | None,
     handshake_headers: Sequence[tuple[bytes, bytes]],
     close_timeout: float | None,
+    log: Log | None = None,
 ) -> WebSocketConnection:
-    """Make the protocol and the connection; feed bytes that came after the handshake."""
-    protocol = Protocol(
-        side,
-        extensions,
-        max_message_size=options.protocol_max_size,
-        max_fragments=options.max_fragments,
-    )
+    """Make the protocol and the connection; feed bytes that came after the handshake.
+
+    Args:
+        log: The connection's log (its id is the connection's); ``None``
+            makes one with a fresh id on ``options.logger``. If DEBUG is
+            enabled for it now, every frame of this connection is logged.
+    """
+    if log is None:
+        log = Log.for_new_connection(options.logger)
+    protocol: Protocol
+    if log.debug_enabled:
+        protocol = FrameLoggingProtocol(
+            side,
+            extensions,
+            max_message_size=options.protocol_max_size,
+            max_fragments=options.max_fragments,
+            log=log,
+        )
+    else:
+        protocol = Protocol(
+            side,
+            extensions,
+            max_message_size=options.protocol_max_size,
+            max_fragments=options.max_fragments,
+        )
     connection = assemble(
         stream,
         io_for(stream),
@@ -67,6 +92,7 @@ def build_connection(
         receive_size=options.receive_buffer_size,
         ping_interval=options.ping_interval,
         ping_timeout=options.ping_timeout,
+        log=log,
     )
     if trailing_data:
         connection.receive_early_data(trailing_data)
@@ -79,8 +105,12 @@ async def perform_client_handshake(
     host_header: str,
     resource: str,
     options: ClientOptions,
+    log: Log,
 ) -> HandshakeAccepted[Extension]:
     """Send the opening request and read the response.
+
+    The request and response heads go to ``log`` at DEBUG (credentials and
+    cookies redacted); a rejection or a failed handshake at INFO.
 
     Returns:
         The accepted handshake, with the bytes that followed the response head.
@@ -97,11 +127,14 @@ async def perform_client_handshake(
         extra_headers=options.extra_headers,
         extensions=options.extension_factories(),
         origin=options.origin,
+        user_agent=options.user_agent_header,
         limits=options.handshake_limits,
     )
     io = io_for(stream)
+    request = handshake.data_to_send()
+    log.head("request", request)
     try:
-        await io.send_all(handshake.data_to_send())
+        await io.send_all(request)
         while True:
             result = handshake.next_result()
             if result is not None:
@@ -112,8 +145,14 @@ async def perform_client_handshake(
             else:
                 handshake.receive_eof()
     except _STREAM_ERRORS as exc:
+        log.info("the opening handshake failed: %r", exc)
         raise HandshakeError(f"the connection failed during the opening handshake: {exc!r}") from exc
+    except InvalidResponse as exc:
+        log.info("the opening handshake failed: %s", exc)
+        raise
+    log.head("response", result.headers, f"HTTP/1.1 {result.status_code}")
     if isinstance(result, HandshakeRejected):
+        log.info("rejected by the server: %d", result.status_code)
         raise result.to_exception()
     return result
 
@@ -131,7 +170,9 @@ async def read_client_request(
             upgrade (the error response was sent).
         HandshakeError: The stream broke or ended.
     """
-    handshake: ServerHandshake[Extension] = ServerHandshake(limits=options.handshake_limits)
+    handshake: ServerHandshake[Extension] = ServerHandshake(
+        limits=options.handshake_limits, server_header=options.server_header
+    )
     io = io_for(stream)
     try:
         while True:

@@ -13,6 +13,7 @@ in the nursery you give them.
 
 from __future__ import annotations
 
+import base64
 import math
 import ssl
 import urllib.parse
@@ -25,6 +26,7 @@ import attrs
 import trio
 
 from ws._groups import collapse_exception_groups
+from ws._logging import Log
 from ws.builder import build_connection, perform_client_handshake
 from ws.connection import WebSocketConnection, reader_of
 from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
@@ -41,7 +43,7 @@ from ws.options import (
     make_client_options,
 )
 from ws.protocol import Side
-from ws.transports.endpoint import Connected
+from ws.transports.endpoint import Connected, Endpoint
 from ws.transports.tcp import connect_tcp
 from ws.transports.tls import connect_tls, wrap_client_tls
 from ws.transports.unix import connect_unix
@@ -62,6 +64,17 @@ class _Target:
     resource: str
     secure: bool
     unix_path: str | None = None
+    # "Basic ..." from the URL's user:password, if it has one.
+    authorization: str | None = None
+
+    def options_for(self, options: ClientOptions) -> ClientOptions:
+        """``options``, plus the URL's ``Authorization`` unless ``extra_headers`` has one."""
+        if self.authorization is None or any(
+            name.lower() == b"authorization" for name, _ in options.extra_headers
+        ):
+            return options
+        field = (b"Authorization", self.authorization.encode("ascii"))
+        return attrs.evolve(options, extra_headers=(*options.extra_headers, field))
 
 
 def _check_use_ssl(use_ssl: object) -> None:
@@ -112,7 +125,22 @@ def _parse_url(url: str) -> _Target:
         raise ValueError(f"the WebSocket URL {url!r} has no host")
     secure = scheme == "wss"
     port = parts.port or (443 if secure else 80)
-    return _Target(parts.hostname, port, resource, secure)
+    return _Target(parts.hostname, port, resource, secure, authorization=_basic(parts))
+
+
+def _basic(parts: urllib.parse.SplitResult) -> str | None:
+    """The ``Authorization`` value for a URL's ``user:password@`` (RFC 7617), or ``None``.
+
+    The user and password are percent-decoded, then sent as UTF-8.
+    """
+    if parts.username is None:
+        return None
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    if ":" in user:
+        raise ValueError("a user name in a WebSocket URL cannot contain ':'")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 async def _connect(
@@ -165,8 +193,9 @@ async def client_handshake(
     options: ClientOptions,
 ) -> WebSocketConnection:
     """Run the opening handshake on ``connected`` and start the reader in ``nursery``."""
+    log = Log.for_new_connection(options.logger)
     accepted = await perform_client_handshake(
-        connected.stream, host_header=host_header, resource=resource, options=options
+        connected.stream, host_header=host_header, resource=resource, options=options, log=log
     )
     connection = build_connection(
         connected.stream,
@@ -189,8 +218,18 @@ async def client_handshake(
         # (ours, or one the protocol sent on an error): a peer that keeps
         # TCP open is dropped. The low-level functions pass math.inf: none.
         close_timeout=None if options.disconnect_timeout == math.inf else options.disconnect_timeout,
+        log=log,
     )
     connection.start_reader(nursery)
+    remote = connected.remote
+    log.info(
+        "connected to %s%s (remote %s, subprotocol %s, extensions %s)",
+        host_header,
+        resource,
+        remote.authority if isinstance(remote, Endpoint) else remote,
+        accepted.subprotocol,
+        ", ".join(extension.name for extension in accepted.extensions) or "none",
+    )
     return connection
 
 
@@ -372,7 +411,9 @@ def open_websocket_url(
     Args:
         url: A ``ws://`` or ``wss://`` URL, or ``ws+unix://`` with the
             socket path percent-encoded as the authority
-            (``ws+unix://%2Ftmp%2Fapp.sock/chat``).
+            (``ws+unix://%2Ftmp%2Fapp.sock/chat``). A ``user:password@``
+            in it is sent as HTTP Basic ``Authorization`` (percent-decoded,
+            UTF-8), unless ``extra_headers`` has an ``Authorization``.
         ssl_context: The context for ``wss://`` URLs; ``None`` uses a
             default context that verifies certificates.
         subprotocols, extra_headers, message_queue_size, max_message_size,
@@ -401,7 +442,7 @@ def open_websocket_url(
         ),
         settings,
     )
-    return _open(target, use_ssl, opts)
+    return _open(target, use_ssl, target.options_for(opts))
 
 
 async def connect_websocket(
@@ -489,7 +530,7 @@ async def connect_websocket_url(
         settings,
         timeouts=False,
     )
-    return await _connect(nursery, target=target, use_ssl=use_ssl, options=opts)
+    return await _connect(nursery, target=target, use_ssl=use_ssl, options=target.options_for(opts))
 
 
 async def wrap_client_stream(

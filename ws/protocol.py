@@ -624,6 +624,32 @@ class Protocol:
         payload = data.encode("utf-8") if isinstance(data, str) else data
         self._send_frame(_CONTINUATION, payload, fin)
 
+    def send_serialized(self, frame: bytes) -> None:
+        """Queue a whole message that was serialized elsewhere, as one frame.
+
+        For a server sending the same message to many connections (see
+        :func:`ws.broadcast`): the frame is made once and queued on each.
+        The state checks are those of :meth:`send_text`; what the frame
+        holds is the caller's promise.
+
+        Args:
+            frame: One final, unmasked TEXT or BINARY frame, with the RSV
+                bits and payload this connection's extensions would have
+                produced for it from a fresh context (none, or
+                permessage-deflate without context takeover).
+
+        Raises:
+            LocalProtocolError: The connection is not open, a fragmented
+                message is being sent, or this is a client (whose frames
+                each need a fresh masking key).
+        """
+        self._check_open()
+        if self._out_opcode is not None:
+            raise LocalProtocolError("a fragmented message is being sent")
+        if self._client:
+            raise LocalProtocolError("a client masks each frame with a fresh key: none is shared")
+        self._out.append(frame)
+
     def send_ping(self, payload: BytesLike = b"") -> None:
         """Send a ping (at most 125 bytes).
 

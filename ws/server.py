@@ -15,6 +15,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -24,12 +25,22 @@ import attrs
 import trio
 
 from ws._groups import collapse_exception_groups
+from ws._logging import Log
 from ws.builder import build_connection, read_client_request
 from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection, reader_of
-from ws.errors import ConnectionClosed, HandshakeError, LocalProtocolError, WebSocketError
+from ws.errors import (
+    ConnectionClosed,
+    HandshakeError,
+    InvalidRequest,
+    LocalProtocolError,
+    WebSocketError,
+)
 from ws.extensions.base import Extension
 from ws.handshake.request import HandshakeRequest
 from ws.handshake.server import ServerHandshake
+from ws.frames.close import serialize_close
+from ws.http import HTTPRequest, HTTPResponse
+from ws.routing import Router
 from ws.options import (
     ARG_COMPRESSION,
     ARG_MAX_MESSAGE_SIZE,
@@ -49,6 +60,7 @@ from ws.transports.fastio import close_forcefully, io_for
 from ws.transports.memory import MemoryListener
 from ws.transports.tcp import open_tcp_listeners
 from ws.transports.unix import open_unix_listener
+
 
 __all__ = [
     "Handler",
@@ -73,8 +85,29 @@ class WebSocketRequest:
     _request: HandshakeRequest
     _options: ServerOptions
     _nursery: trio.Nursery
+    _http: HTTPRequest | None = None  # made for the hooks, or when asked for
+    _log: Log | None = None
+    _on_accept: Callable[[WebSocketConnection], None] | None = None
     _connection: WebSocketConnection | None = attrs.field(default=None, init=False)
     _answered: bool = attrs.field(default=False, init=False)
+    _client_gone: HandshakeError | None = attrs.field(default=None, init=False)
+
+    @property
+    def http_request(self) -> HTTPRequest:
+        """The request as ``process_request`` hooks saw it, with what they left in it."""
+        if self._http is None:
+            self._http = _http_request_of(self._request, self._connected)
+        return self._http
+
+    @property
+    def user(self) -> str | None:
+        """The user :func:`ws.basic_auth` authenticated, or ``None``."""
+        return None if self._http is None else self._http.user
+
+    @property
+    def state(self) -> dict[str, object]:
+        """What ``process_request`` hooks left for the handler (``request.state`` there)."""
+        return self.http_request.state
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -143,13 +176,28 @@ class WebSocketRequest:
             subprotocol=subprotocol,
             handshake_headers=self._request.headers,
             close_timeout=self._options.disconnect_timeout,
+            log=self._log,
         )
         self._connection = connection
         try:
             await io_for(self._connected.stream).send_all(response)
         except _STREAM_ERRORS as exc:
-            raise HandshakeError(f"the client went away during the handshake: {exc!r}") from exc
+            gone = self._client_gone = HandshakeError(
+                f"the client went away during the handshake: {exc!r}"
+            )
+            raise gone from exc
         connection.start_reader(self._nursery)
+        log = self._log
+        if log is not None:
+            log.info(
+                "accepted %s from %s (subprotocol %s, extensions %s)",
+                self._request.path,
+                _where(self._connected.remote),
+                subprotocol,
+                ", ".join(extension.name for extension in extensions) or "none",
+            )
+        if self._on_accept is not None:
+            self._on_accept(connection)
         return connection
 
     async def reject(
@@ -173,6 +221,14 @@ class WebSocketRequest:
         )
         self._answered = True
         self._handshake = None
+        if self._log is not None:
+            self._log.info(
+                "rejected %s %s from %s: %d by the handler",
+                self._request.method,
+                self._request.path,
+                _where(self._connected.remote),
+                status_code,
+            )
         with contextlib.suppress(*_STREAM_ERRORS):
             await self._connected.stream.send_all(response)
         await trio.aclose_forcefully(self._connected.stream)
@@ -211,6 +267,14 @@ class WebSocketServer:
     _listeners: Sequence[trio.abc.Listener[trio.abc.Stream]]
     _handler_nursery: trio.Nursery | None
     _options: ServerOptions
+    # The open connections, for `connections` and aclose(); one set entry each.
+    _connections: set[WebSocketConnection] = attrs.field(factory=set, init=False)
+    _accepting: list[trio.CancelScope] = attrs.field(factory=list, init=False)
+    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
+    _shutdown: tuple[int, str | None] | None = attrs.field(default=None, init=False)
+    _handlers: int = attrs.field(default=0, init=False)
+    _handlers_done: trio.Event | None = attrs.field(default=None, init=False)
+    _stopped: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __init__(
         self,
@@ -269,22 +333,120 @@ class WebSocketServer:
         """Where the server listens: an ``Endpoint`` per TCP listener, or a str."""
         return [listener_address(listener) for listener in self._listeners]
 
+    @property
+    def connections(self) -> frozenset[WebSocketConnection]:
+        """The server's open connections: accepted, and not closed or closing.
+
+        A snapshot, for :func:`ws.broadcast` or to count clients; it does not
+        change when connections come and go.
+        """
+        return frozenset(
+            connection for connection in self._connections if connection.closed is None
+        )
+
+    @property
+    def options(self) -> ServerOptions:
+        """Every setting of the server."""
+        return self._options
+
     async def run(self, *, task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled (supports ``nursery.start``)."""
-        with collapse_exception_groups():
-            async with trio.open_nursery() as nursery:
-                handler_nursery = self._handler_nursery or nursery
-                for listener in self._listeners:
-                    describe = (
-                        listener.describe
-                        if isinstance(listener, MemoryListener)
-                        else Connected.from_stream
-                    )
-                    # Readers go in the server's own nursery: handler_nursery
-                    # holds handlers only.
-                    serve = partial(self._serve_stream, nursery, describe)
-                    nursery.start_soon(_accept_loop, listener, handler_nursery, serve)
-                task_status.started(self)
+        """Serve until cancelled, or until :meth:`aclose` (supports ``nursery.start``).
+
+        Raises:
+            RuntimeError: The server runs already, or ran.
+        """
+        if self._nursery is not None or self._stopped.is_set():
+            raise RuntimeError("a WebSocketServer runs once")
+        try:
+            with collapse_exception_groups():
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    handler_nursery = self._handler_nursery or nursery
+                    for listener in self._listeners:
+                        accepting = trio.CancelScope()
+                        if self._shutdown is not None:
+                            accepting.cancel()  # aclose() came first: only close the listener
+                        self._accepting.append(accepting)
+                        describe = (
+                            listener.describe
+                            if isinstance(listener, MemoryListener)
+                            else Connected.from_stream
+                        )
+                        # Readers go in the server's own nursery: handler_nursery
+                        # holds handlers only.
+                        serve = partial(self._serve_stream, nursery, describe)
+                        nursery.start_soon(_accept_loop, listener, handler_nursery, serve, accepting)
+                    task_status.started(self)
+        finally:
+            self._stopped.set()
+
+    async def aclose(
+        self,
+        code: int = CloseCode.GOING_AWAY,
+        reason: str | None = "server shutting down",
+        *,
+        grace: float = 10,
+    ) -> None:
+        """Shut the server down gracefully.
+
+        1. Stop accepting at once (the listeners close); a request that
+           arrives on a connection accepted before gets 503.
+        2. Close every open connection with ``code`` and ``reason``: its
+           handler's next ``get_message``/``send_message`` raises
+           :class:`~ws.ConnectionClosed` (not ``Cancelled``), so it can
+           finish its work.
+        3. Wait up to ``grace`` seconds for the handlers to return.
+        4. Then cancel what is left: handlers in the server's own nursery
+           are cancelled, and every connection still open is dropped.
+
+        Returns once the server stopped (:meth:`run` returned). Calling it
+        again, or while it runs, waits for the same shutdown. Cancelling
+        the server's nursery instead keeps working as before (1001 and a
+        short grace for the close frames).
+
+        Args:
+            code: The close code for the open connections (1001, going away).
+            reason: The close reason.
+            grace: Seconds the handlers have to finish.
+
+        Raises:
+            ValueError: A negative grace.
+            ws.errors.LocalProtocolError: A code or reason that cannot be sent.
+        """
+        if not grace >= 0:
+            raise ValueError(f"grace must be >= 0 seconds, not {grace!r}")
+        serialize_close(code, reason)  # a bad code fails here, before anything stops
+        if self._shutdown is None:
+            self._shutdown = (code, reason)
+            for accepting in self._accepting:
+                accepting.cancel()
+            with trio.move_on_after(grace):
+                async with trio.open_nursery() as closing:
+                    for connection in list(self._connections):
+                        closing.start_soon(_close_quietly, connection, code, reason)
+                await self._wait_handlers()
+            # Past the grace: force what is left.
+            for connection in list(self._connections):
+                reader_of(connection).abort()
+                await close_forcefully(connection.stream)
+            if self._nursery is not None:
+                # With handler_nursery=, the handlers left are the caller's to
+                # cancel; the server's own tasks (readers, accept loops) end here.
+                self._nursery.cancel_scope.cancel()
+        if self._nursery is not None:
+            await self._stopped.wait()
+
+    async def _wait_handlers(self) -> None:
+        if self._handlers:
+            done = self._handlers_done = trio.Event()
+            await done.wait()
+
+    def _accepted(self, connection: WebSocketConnection) -> None:
+        if self._shutdown is not None:
+            # Accepted during the shutdown's grace: closed at once, as the others.
+            code, reason = self._shutdown
+            reader_of(connection).fail(code, reason or "")
+        self._connections.add(connection)
 
     async def _serve_stream(
         self,
@@ -298,28 +460,84 @@ class WebSocketServer:
         except OSError:  # pragma: no cover - endpoints_of reports "unknown" instead
             await trio.aclose_forcefully(stream)
             return
+        log = Log.for_new_connection(options.logger)
         request: WebSocketRequest | None = None
+        self._handlers += 1
         try:
             with trio.move_on_after(options.connect_timeout):
                 if isinstance(stream, trio.SSLStream):
                     await stream.do_handshake()
-                handshake, parsed = await read_client_request(stream, options)
+                try:
+                    handshake, parsed = await read_client_request(stream, options)
+                except InvalidRequest as exc:
+                    log.info("rejected a request from %s: %d %s", _where(connected.remote), exc.http_status, exc)
+                    return
+                log.head("request", parsed.headers, f"{parsed.method} {parsed.target}")
+                try:
+                    http = await self._preflight(connected, parsed, log)
+                except Exception:  # a hook's, with handler_errors="raise": answer, then raise
+                    await _answer(stream, handshake, parsed, HTTPResponse.plain(500), connected, log)
+                    raise
+                if isinstance(http, HTTPResponse):
+                    await _answer(stream, handshake, parsed, http, connected, log)
+                    return
                 if parsed.error is not None:
+                    log.info(
+                        "rejected %s %s from %s: %d %s",
+                        parsed.method,
+                        parsed.path,
+                        _where(connected.remote),
+                        parsed.error.http_status,
+                        parsed.error,
+                    )
                     with contextlib.suppress(*_STREAM_ERRORS, LocalProtocolError):
                         await stream.send_all(handshake.error_response(parsed.error))
                     return
-                request = WebSocketRequest(connected, handshake, parsed, options, reader_nursery)
+                request = WebSocketRequest(
+                    connected, handshake, parsed, options, reader_nursery, http, log, self._accepted
+                )
             if request is None:
-                return  # connect_timeout: drop quietly, the handler never runs
+                log.info("dropped %s: no complete request within connect_timeout", _where(connected.remote))
+                return  # the handler never runs
             await self._run_handler(request)
         except (WebSocketError, *_STREAM_ERRORS):
             pass  # a client that broke the handshake; it got its error response
         finally:
+            self._handlers -= 1
+            if self._handlers == 0 and self._handlers_done is not None:
+                self._handlers_done.set()
             # Once accepted, the connection's reader closes the stream when
             # it ends; close it here in every other case.
             connection = None if request is None else request.connection
+            if connection is not None:
+                self._connections.discard(connection)
             if connection is None or not reader_of(connection).done:
                 await close_forcefully(stream)
+
+    async def _preflight(
+        self, connected: Connected, parsed: HandshakeRequest, log: Log
+    ) -> HTTPRequest | HTTPResponse | None:
+        if self._shutdown is not None:
+            return HTTPResponse.plain(503, "503 Service Unavailable: the server is shutting down\n")
+        return await _preflight_request(self._options, connected, parsed, log, _router_of(self._handler))
+
+    async def _handler_failed(self, request: WebSocketRequest, error: Exception) -> None:
+        """A handler raised: log it (or re-raise it, with handler_errors="raise") and tell the client."""
+        # The client learns of the error in both modes: 1011 on an open
+        # connection, 500 before an answer. The finally clause then
+        # closes the connection, before a "raise" error leaves.
+        raising = self._options.handler_errors == "raise"
+        if not raising:
+            log = request._log or Log.for_new_connection(None)
+            log.error("unhandled exception in the WebSocket handler for %s", request.path, exc_info=error)
+        connection = request.connection
+        if connection is not None and connection.closed is None:
+            reader_of(connection).fail(CloseCode.INTERNAL_ERROR, "internal server error")
+        elif connection is None and not request._answered:
+            with contextlib.suppress(WebSocketError):
+                await request.reject(500)
+        if raising:
+            raise error
 
     async def _run_handler(self, request: WebSocketRequest) -> None:
         cancelled = False
@@ -327,6 +545,12 @@ class WebSocketServer:
             await self._handler(request)
         except ConnectionClosed:
             pass  # the peer closed or broke the connection: a normal way for a handler to end
+        except HandshakeError as exc:
+            if exc is not request._client_gone:
+                await self._handler_failed(request, exc)
+            elif request._log is not None:
+                # accept() found the client gone: the peer's doing, so INFO at most.
+                request._log.info("the client went away before the handshake ended: %s", exc)
         except trio.Cancelled:
             # The server is shutting down: close with 1001 (the connection's
             # reader, if cancelled too, does the same) and wait for the
@@ -335,25 +559,13 @@ class WebSocketServer:
             cancelled = True
             connection = request.connection
             if connection is not None:
+                code, reason = self._shutdown or (CloseCode.GOING_AWAY, "server shutting down")
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_GRACE):
                     with contextlib.suppress(WebSocketError):
-                        await connection.aclose(CloseCode.GOING_AWAY, "server shutting down")
+                        await connection.aclose(code, reason)
             raise
-        except Exception:
-            # The client learns of the error in both modes: 1011 on an open
-            # connection, 500 before an answer. The finally clause then
-            # closes the connection, before a "raise" error leaves.
-            raising = self._options.handler_errors == "raise"
-            if not raising:
-                logger.exception("ws: unhandled exception in the WebSocket handler for %s", request.path)
-            connection = request.connection
-            if connection is not None and connection.closed is None:
-                reader_of(connection).fail(CloseCode.INTERNAL_ERROR, "internal server error")
-            elif connection is None and not request._answered:
-                with contextlib.suppress(WebSocketError):
-                    await request.reject(500)
-            if raising:
-                raise
+        except Exception as exc:
+            await self._handler_failed(request, exc)
         finally:
             connection = request.connection
             if cancelled:
@@ -369,6 +581,131 @@ class WebSocketServer:
                     await request.reject(500, body=b"The WebSocket handler did not accept.\n")
 
 
+async def _answer(
+    stream: trio.abc.Stream,
+    handshake: ServerHandshake[Extension],
+    parsed: HandshakeRequest,
+    response: HTTPResponse,
+    connected: Connected,
+    log: Log,
+) -> None:
+    """Send a plain HTTP response for the request, then let the stream close."""
+    try:
+        data = handshake.reject(response.status_code, headers=response.fields(), body=response.body)
+    except LocalProtocolError as exc:
+        log.error("cannot send %r: %s", response, exc)
+        data = handshake.reject(500, body=b"500 Internal Server Error\n")
+    log.info(
+        "answered %s %s from %s with HTTP %d",
+        parsed.method,
+        parsed.path,
+        _where(connected.remote),
+        response.status_code,
+    )
+    with contextlib.suppress(*_STREAM_ERRORS):
+        await stream.send_all(data)
+
+
+async def _preflight_request(
+    options: ServerOptions,
+    connected: Connected,
+    parsed: HandshakeRequest,
+    log: Log,
+    router: Router | None = None,
+) -> HTTPRequest | HTTPResponse | None:
+    """Run the hooks, the Origin check and the router before the handler.
+
+    Returns:
+        A response that answers the request; else the HTTPRequest the hooks
+        saw, or ``None`` when there was nothing to run.
+
+    Raises:
+        Exception: A hook's, with ``handler_errors="raise"`` (answer 500, then raise).
+    """
+    if not options.process_request and options.origins is None and router is None:
+        return None
+    http = _http_request_of(parsed, connected)
+    for hook in options.process_request:
+        try:
+            # object: a hook may break its contract, checked below.
+            response: object = await hook(http)
+        except Exception:
+            if options.handler_errors == "raise":
+                raise
+            log.error(
+                "unhandled exception in process_request hook %r for %s %s",
+                hook,
+                http.method,
+                http.path,
+                exc_info=True,
+            )
+            return HTTPResponse.plain(500)
+        if response is not None:
+            if not isinstance(response, HTTPResponse):
+                log.error(
+                    "process_request hook %r returned %r, not an HTTPResponse or None",
+                    hook,
+                    response,
+                )
+                return HTTPResponse.plain(500)
+            return response
+    if options.origins is not None and not _origin_allowed(http.header("origin"), options.origins):
+        return HTTPResponse.plain(403, "403 Forbidden: this Origin is not allowed\n")
+    if router is not None:
+        return await router.process_request(http) or http
+    return http
+
+
+async def _close_quietly(connection: WebSocketConnection, code: int, reason: str | None) -> None:
+    with contextlib.suppress(WebSocketError):
+        await connection.aclose(code, reason)
+
+
+def _where(address: Address) -> str:
+    """An address for the logs: ``host:port``, or a Unix socket's path."""
+    return address if isinstance(address, str) else address.authority
+
+
+def _router_of(handler: Handler) -> Router | None:
+    return handler if isinstance(handler, Router) else None
+
+
+def _http_request_of(parsed: HandshakeRequest, connected: Connected) -> HTTPRequest:
+    """The :class:`~ws.HTTPRequest` a hook sees for a parsed request."""
+    path, _, query = parsed.path.partition("?")
+    return HTTPRequest(
+        method=parsed.method,
+        path=path,
+        query=query,
+        headers=parsed.headers,
+        local=connected.local,
+        remote=connected.remote,
+        is_websocket=parsed.error is None,
+        has_body=parsed.has_body,
+    )
+
+
+def _origin_allowed(origin: str | None, allowed: Sequence[str | re.Pattern[str] | None]) -> bool:
+    """Whether an ``Origin`` value (``None``: no header) is one of ``allowed``.
+
+    Strings match exactly (RFC 6454 serializes an origin in lower case, so
+    compare with the form browsers send: ``https://example.com``, no
+    trailing slash); patterns must match the whole value.
+    """
+    for candidate in allowed:
+        if candidate is None:
+            if origin is None:
+                return True
+        elif origin is None:
+            continue
+        elif isinstance(candidate, str):
+            if candidate == origin:
+                return True
+        elif candidate.fullmatch(origin):
+            return True
+    return False
+
+
 #: accept() errors that mean "too many connections for now" (as trio.serve_listeners has them).
 _ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 #: How long to wait before accepting again after one of those.
@@ -379,6 +716,7 @@ async def _accept_loop(
     listener: trio.abc.Listener[trio.abc.Stream],
     handler_nursery: trio.Nursery,
     serve: Callable[[trio.abc.Stream], Awaitable[None]],
+    accepting: trio.CancelScope,
 ) -> None:
     """Accept connections for ever, each served in its own task in ``handler_nursery``.
 
@@ -388,21 +726,33 @@ async def _accept_loop(
     in one process, 4 x 3,000: 1,567 against 1,372 connections/s).
     """
     async with listener:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
-                    raise
-                logger.error(
-                    "ws: accept() failed with %s (%s); accepting again in %s s",
-                    errno.errorcode[exc.errno],
-                    os.strerror(exc.errno),
-                    _ACCEPT_RETRY,
-                )
-                await trio.sleep(_ACCEPT_RETRY)
-                continue
-            handler_nursery.start_soon(serve, stream)
+        with accepting:  # cancelled by WebSocketServer.aclose(): stop accepting
+            await _accept_forever(listener, handler_nursery, serve)
+
+
+async def _accept_forever(
+    listener: trio.abc.Listener[trio.abc.Stream],
+    handler_nursery: trio.Nursery,
+    serve: Callable[[trio.abc.Stream], Awaitable[None]],
+) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                raise
+            # WARNING, the one record above INFO that many peers together
+            # can cause: the process is out of file descriptors or memory,
+            # which its operator must hear of (at most 10 records a second).
+            logger.warning(
+                "ws: accept() failed with %s (%s); accepting again in %s s",
+                errno.errorcode[exc.errno],
+                os.strerror(exc.errno),
+                _ACCEPT_RETRY,
+            )
+            await trio.sleep(_ACCEPT_RETRY)
+            continue
+        handler_nursery.start_soon(serve, stream)
 
 
 async def serve_websocket(
@@ -553,11 +903,13 @@ async def wrap_server_stream(
 
     No timeout: wrap the call in a cancel scope. Accept or reject the
     returned request; an accepted connection's reader runs in ``nursery``.
+    ``process_request`` hooks and the ``origins`` check run as in a server.
 
     Raises:
         ws.errors.InvalidRequest: The request was invalid (the error
             response was sent).
-        HandshakeError: The stream broke or ended first.
+        HandshakeError: The stream broke or ended first, or a hook or the
+            ``origins`` check answered the request (the response was sent).
     """
     options = make_server_options(
         "wrap_server_stream",
@@ -571,9 +923,22 @@ async def wrap_server_stream(
         settings,
         timeouts=False,
     )
+    connected = Connected.from_stream(stream)
+    log = Log.for_new_connection(options.logger)
     handshake, parsed = await read_client_request(stream, options)
+    try:
+        http = await _preflight_request(options, connected, parsed, log)
+    except Exception:  # a hook's, with handler_errors="raise"
+        await _answer(stream, handshake, parsed, HTTPResponse.plain(500), connected, log)
+        raise
+    if isinstance(http, HTTPResponse):
+        await _answer(stream, handshake, parsed, http, connected, log)
+        raise HandshakeError(
+            f"the request {parsed.method} {parsed.path} was answered with HTTP "
+            f"{http.status_code} before the upgrade (process_request or origins)"
+        )
     if parsed.error is not None:
         with contextlib.suppress(*_STREAM_ERRORS):
             await stream.send_all(handshake.error_response(parsed.error))
         raise parsed.error
-    return WebSocketRequest(Connected.from_stream(stream), handshake, parsed, options, nursery)
+    return WebSocketRequest(connected, handshake, parsed, options, nursery, http, log)

@@ -79,7 +79,7 @@ DIVERGENCES: Final[dict[str, Divergence]] = {
     "keepalive-on-by-default": Divergence(
         what="ws sends a keepalive ping every 20 s and drops a peer whose pong takes more than 20 s.",
         why="A dead peer behind a NAT or a crashed host otherwise holds a connection for ever.",
-        restore="ClientOptions(ping_interval=None) / ServerOptions(ping_interval=None)",
+        restore="ping_interval=None on any client or server function (or in its options)",
     ),
     "compression-on-by-default": Divergence(
         what="ws offers and accepts permessage-deflate (RFC 7692) unless told not to.",
@@ -87,6 +87,16 @@ DIVERGENCES: Final[dict[str, Divergence]] = {
         restore="compression=None on every client and server function",
         theirs=lambda value: value is None,
         ours=lambda value: isinstance(value, str) and "permessage-deflate" in value,
+    ),
+    "product-headers": Divergence(
+        what=(
+            "ws servers send a Server header (trio-ws/<version> Python/<x.y>) on every "
+            "response, and ws clients a User-Agent header of the same form."
+        ),
+        why="Operators read them in logs and proxies; both are settable and removable.",
+        restore="server_header=None on servers, user_agent_header=None on clients",
+        theirs=lambda value: value in (None, False),
+        ours=lambda value: value is True or (isinstance(value, bytes) and value.startswith(b"trio-ws/")),
     ),
     "server-handshake-headers": Divergence(
         what=(

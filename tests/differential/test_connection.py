@@ -610,6 +610,7 @@ def number_of(connection: Connection) -> int:
     diverges={
         "server handshake_headers": "server-handshake-headers",
         "repr is object's": "connection-repr",
+        "client sees a Server field": "product-headers",
     },
 )
 async def test_properties(lib: Lib, seen: Observations) -> None:
@@ -636,7 +637,10 @@ async def test_properties(lib: Lib, seen: Observations) -> None:
         seen["client handshake_headers"] = [
             (name, value) for name, value in client.handshake_headers if name.startswith(b"x-")
         ]
-        seen["client header names"] = sorted(name for name, _ in client.handshake_headers)
+        seen["client header names"] = sorted(
+            name for name, _ in client.handshake_headers if name != b"server"
+        )
+        seen["client sees a Server field"] = any(name == b"server" for name, _ in client.handshake_headers)
         seen["repr is object's"] = repr(client) == object.__repr__(client)
         seen["client.local is server.remote"] = same_address(client.local, server.remote)
         seen["client.remote is server.local"] = same_address(client.remote, server.local)

@@ -129,14 +129,12 @@ def test_resource_name_from_origin_and_absolute_form(target: bytes, path: str) -
         (request(extra=[(b"Host", b"other.example")]), 400, "invalid HTTP request"),
         (request(version=b"HTTP/1.0"), 505, "HTTP/1.0"),
         (request(version=b"HTTP/2.0"), 505, "HTTP/2.0"),
-        (request(extra=[(b"Content-Length", b"5")]), 400, "no body"),
-        (request(extra=[(b"Transfer-Encoding", b"chunked")]), 400, "no body"),
         (request(extra=[(b"Transfer-Encoding", b"gzip")]), 400, "invalid HTTP request"),
         (request(extra=[(b"Content-Length", b"x")]), 400, "invalid HTTP request"),
     ],
 )
 def test_invalid_http_raises(data: bytes, status: int, match: str) -> None:
-    """Bytes that are not an HTTP/1.1 request without a body raise InvalidRequest."""
+    """Bytes that are not an HTTP/1.1 request raise InvalidRequest."""
     exc = _invalid(data)
     assert exc.http_status == status
     assert exc.headers == []
@@ -152,7 +150,18 @@ def test_h11_errors_are_chained() -> None:
 def test_empty_content_length_is_not_a_body() -> None:
     """Content-Length: 0 announces no body and is accepted."""
     parsed = _parse(request(extra=[(b"Content-Length", b"0")]))
-    assert parsed.error is None
+    assert parsed.error is None and not parsed.has_body
+
+
+@pytest.mark.parametrize(
+    "field", [(b"Content-Length", b"5"), (b"Transfer-Encoding", b"chunked")]
+)
+def test_a_body_is_announced_and_is_no_upgrade(field: tuple[bytes, bytes]) -> None:
+    """A request with a body parses, for a hook to answer, with a 400 error for the upgrade."""
+    parsed = _parse(request(extra=[field]))
+    assert parsed.has_body
+    assert parsed.error is not None and parsed.error.http_status == 400
+    assert "no body" in str(parsed.error)
 
 
 # Well-formed requests that are not valid upgrades carry an error.

@@ -36,13 +36,20 @@ def _invalid(data: bytes, limits: HandshakeLimits | None = None) -> InvalidReque
     return info.value
 
 
-def test_body_bytes_are_never_trailing_data() -> None:
-    """A request with a body fails, and its body is not kept as frames."""
+@pytest.mark.parametrize(
+    "field", [(b"Content-Length", b"4"), (b"Transfer-Encoding", b"chunked")]
+)
+def test_a_request_with_a_body_can_be_answered_but_never_upgraded(field: tuple[bytes, bytes]) -> None:
+    """A request with a body parses (a hook may answer it) but is no upgrade: its body never becomes frames."""
     server: Server = ServerHandshake()
-    server.receive_data(request(extra=[(b"Content-Length", b"4")]) + b"\x81\x80ab")
-    with pytest.raises(InvalidRequest):
-        server.next_request()
-    assert server.trailing_data == b""
+    server.receive_data(request(extra=[field]) + b"\x81\x80ab")
+    parsed = server.next_request()
+    assert parsed is not None and parsed.has_body
+    assert parsed.error is not None and parsed.error.http_status == 400
+    assert "no body" in parsed.error.message
+    with pytest.raises(LocalProtocolError, match="invalid request"):
+        server.accept(parsed)
+    assert server.reject(200, body=b"ok").startswith(b"HTTP/1.1 200 ")
 
 
 # accept()

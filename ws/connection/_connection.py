@@ -58,6 +58,7 @@ from typing import Final
 import attrs
 import trio
 
+from ws._logging import Log
 from ws.connection._keepalive import Keepalive
 from ws.connection._pings import PendingPing, Pings
 from ws.connection._queue import MessageQueue, QueueClosed
@@ -71,7 +72,7 @@ from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
 from ws.transports.fastio import YIELD_EVERY, Budget, ByteIO, run_budget
 
-__all__ = ["WebSocketConnection", "assemble", "reader_of"]
+__all__ = ["WebSocketConnection", "assemble", "reader_of", "sending_parts"]
 
 _OPEN = State.OPEN
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
@@ -113,6 +114,15 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _budget: Budget
     #: A process-wide number, as trio-websocket gives one (``str()`` shows it).
     _id: int = attrs.field(factory=lambda: next(_CONNECTION_IDS), init=False)
+
+    @property
+    def id(self) -> str:
+        """The connection's id in the logs, e.g. ``"ws-2a"`` (see the logging docs).
+
+        Every record about this connection starts with it and carries it as
+        the record attribute ``ws_connection_id``.
+        """
+        return self._reader.log.id
 
     # -- properties documented by trio-websocket -----------------------------
 
@@ -380,10 +390,13 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 if scope.cancelled_caught:
                     reader.close_timed_out = True
         finally:
-            if not reader.done:
+            if not reader.started:
+                # No reader task will see the end: end the reader here (it
+                # logs the close, once), so that a second aclose() returns.
+                await trio.aclose_forcefully(self._stream)
+                reader.end_without_task()
+            elif not reader.done:
                 reader.abort()
-                if not reader.started:
-                    reader.break_protocol()
                 await trio.aclose_forcefully(self._stream)
 
     # -- the reader (for the modules that build connections) -------------------
@@ -432,6 +445,7 @@ def assemble(
     receive_size: int = _RECEIVE_SIZE,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
+    log: Log | None = None,
 ) -> WebSocketConnection:
     """Make a connection's parts and the connection over them.
 
@@ -440,6 +454,8 @@ def assemble(
         io: How to read and write it: the stream itself, or a fast path
             for it (:func:`ws.transports.fastio.io_for` chooses).
         protocol: The sans-IO connection.
+        log: The connection's log (the reader holds it for every part);
+            ``None``: a fresh one on the ``ws`` logger.
 
     Raises:
         ValueError: An option is out of range.
@@ -449,7 +465,7 @@ def assemble(
     pings = Pings()
     reader = Reader(
         protocol, stream, io, queue, pings, Keepalive(ping_interval, ping_timeout),
-        close_timeout, receive_size,
+        close_timeout, receive_size, Log.for_new_connection(None) if log is None else log,
     )
     reader.writer = Writer(protocol, stream, io, reader.on_break, reader.closed_error)
     return WebSocketConnection(
@@ -474,3 +490,8 @@ def reader_of(connection: WebSocketConnection) -> Reader:
     return connection._reader
 
 
+
+
+def sending_parts(connection: WebSocketConnection) -> tuple[Protocol, Writer, Reader, trio.abc.Stream]:
+    """The parts a sender from outside the connection works with (:func:`ws.broadcast`)."""
+    return connection._protocol, connection._writer, connection._reader, connection._stream

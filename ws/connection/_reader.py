@@ -43,19 +43,23 @@ first, and :meth:`Reader.abort` cancels it.
 
 Invariants: the stream is closed when the state is ``DONE``; nothing is
 written after the protocol asked for EOF; no exception escapes the task.
+
+Logging: the reader holds the connection's :class:`~ws._logging.Log` (the
+one reference to it a connection keeps) and logs, at INFO, a keepalive
+timeout and, once, the end of the connection (:meth:`Reader.log_closed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 import math
 from typing import Final
 
 import attrs
 import trio
 
+from ws._logging import Log
 from ws.connection._keepalive import Due, Keepalive
 from ws.connection._pings import Pings
 from ws.connection._queue import MessageQueue
@@ -69,8 +73,6 @@ from ws.transports.fastio import ByteIO, close_forcefully
 from ws.typing import StateEnum
 
 __all__ = ["CLOSE_FRAME_GRACE", "Reader", "ReaderState"]
-
-logger = logging.getLogger("ws")
 
 _OPEN: Final = State.OPEN
 _STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError)
@@ -142,6 +144,7 @@ class Reader:
         close_timeout: How long the closing handshake may take once it
             started, or ``None`` for no limit.
         receive_size: The most bytes one read asks for.
+        log: The connection's log.
     """
 
     _protocol: Protocol
@@ -152,6 +155,8 @@ class Reader:
     _keepalive: Keepalive
     _close_timeout: float | None
     _receive_size: int
+    #: The connection's log: its id is the connection's.
+    log: Log
     #: The writer; set once, right after both are made.
     writer: Writer = attrs.field(init=False)
     #: Where the reader is in its life.
@@ -171,6 +176,8 @@ class Reader:
     # Made only if somebody waits (measured: an unused trio.Event takes 281 bytes).
     _done: trio.Event | None = attrs.field(default=None, init=False)
     _context: contextvars.Context | None = attrs.field(default=None, init=False)
+    # When the connection was built, for the duration in the "closed" record.
+    _built_at: float = attrs.field(factory=trio.current_time, init=False)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -379,12 +386,16 @@ class Reader:
                     await self._go_away()
             raise
         except Exception as exc:  # pragma: no cover - a bug in ws; keep the nursery alive
-            logger.exception("ws: unexpected error in the connection reader")
+            self.log.error("unexpected error in the connection reader", exc_info=True)
             self.cause = exc
             protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             self._finish()
             await close_forcefully(self._stream)
+
+    def end_without_task(self) -> None:
+        """End a reader whose task never started (the connection closed before it could)."""
+        self._finish()
 
     def _finish(self) -> None:
         protocol = self._protocol
@@ -396,6 +407,39 @@ class Reader:
         self._queue.end()
         if self._done is not None:
             self._done.set()
+        self.log_closed()
+
+    def log_closed(self) -> None:
+        """Log at INFO how the connection ended: code, reason, who closed first, duration.
+
+        Called once per connection: when the reader ends, or by ``aclose()``
+        when no reader ever ran. Who closed first is ``local``, ``peer``,
+        or ``abnormal`` when the stream ended before any close frame (1006).
+        """
+        protocol = self._protocol
+        reason = protocol.close_reason or CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
+        if protocol.close_rcvd is not None and (
+            protocol.close_sent is None or protocol.close_rcvd_then_sent
+        ):
+            side = "peer"
+        elif protocol.close_sent is not None:
+            side = "local"
+        else:
+            side = "abnormal"
+        details = ""
+        if self.close_timed_out:
+            details += ", the closing handshake timed out"
+        if side == "abnormal" and self.cause is not None:
+            details += f", cause: {self.cause!r}"
+        self.log.info(
+            "closed %d (%s), reason %r, by %s, after %.3f s%s",
+            reason.code,
+            reason.name,
+            reason.reason or "",
+            side,
+            trio.current_time() - self._built_at,
+            details,
+        )
 
     def _read_deadline(self) -> float:
         # The reader waits for data until the close deadline or, while
@@ -509,6 +553,7 @@ class Reader:
             self.cause = self.cause or ConnectionTimeout(
                 f"no pong within ping_timeout={keepalive.timeout}s"
             )
+            self.log.info("keepalive timeout: no pong within %s s, closing with 1011", keepalive.timeout)
             protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             with trio.move_on_after(CLOSE_FRAME_GRACE), contextlib.suppress(ConnectionClosed):
                 await self.writer.send()

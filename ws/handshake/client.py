@@ -225,6 +225,8 @@ class ClientHandshake(Generic[E]):
         extensions: The extension factories whose offers to send, in order
             of preference.
         origin: The ``Origin`` value, or ``None`` to send none.
+        user_agent: The ``User-Agent`` value, unless ``extra_headers`` has
+            one; ``None`` to send none.
         limits: How much of the response to read.
         key: The ``Sec-WebSocket-Key``; a fresh random one by default.
             Inject one only to make tests deterministic.
@@ -239,6 +241,7 @@ class ClientHandshake(Generic[E]):
     extra_headers: Sequence[tuple[bytes, bytes]] = attrs.field(default=())
     extensions: Sequence[ClientExtensionFactoryHook[E]] = attrs.field(default=())
     origin: str | None = attrs.field(default=None, validator=_check_origin)
+    user_agent: str | None = attrs.field(default=None, kw_only=True)
     limits: HandshakeLimits = attrs.field(factory=HandshakeLimits)
     key: str = attrs.field(factory=generate_key, validator=_check_key)
     _state: _State = attrs.field(default=_State.IDLE, init=False)
@@ -323,7 +326,10 @@ class ClientHandshake(Generic[E]):
             except ValueError as exc:
                 raise LocalProtocolError(f"invalid extension offer: {exc}") from exc
             headers.append((b"Sec-WebSocket-Extensions", value.encode("ascii")))
-        headers.extend(self._extra)
+        extra = self._extra
+        if self.user_agent is not None and not any(name.lower() == b"user-agent" for name, _ in extra):
+            headers.append((b"User-Agent", self.user_agent.encode("latin-1")))
+        headers.extend(extra)
         # Serialized here, like the server's responses: every field was
         # checked when it was given (measured: building and checking an
         # h11.Request per connection took 3% of a sequential connect +

@@ -66,6 +66,10 @@ class HandshakeRequest:
         error: Why this is not a valid WebSocket upgrade, or ``None`` if it
             is. Its ``http_status`` and ``headers`` say how to answer
             (see :meth:`ServerHandshake.error_response`).
+        has_body: Whether the request announced a body (``Content-Length``
+            above 0, or ``Transfer-Encoding``). The body is never read: such
+            a request is not an upgrade (``error`` is a 400), and can only
+            be answered and closed.
     """
 
     method: str
@@ -77,6 +81,7 @@ class HandshakeRequest:
     key: str | None
     version: str | None
     error: InvalidRequest | None
+    has_body: bool = False
 
 
 def parse_request(head: bytes, limits: HandshakeLimits) -> HandshakeRequest:
@@ -92,12 +97,13 @@ def parse_request(head: bytes, limits: HandshakeLimits) -> HandshakeRequest:
         a valid WebSocket upgrade.
 
     Raises:
-        ws.errors.InvalidRequest: The head is not valid HTTP/1.1 (400), has
-            another HTTP version (505) or announces a body (400).
+        ws.errors.InvalidRequest: The head is not valid HTTP/1.1 (400) or
+            has another HTTP version (505).
     """
     plain = parse_plain_request(head)  # the common shape, without h11's cost
+    has_body = False
     if plain is None:
-        method, target, headers = _parse_with_h11(head, limits)
+        method, target, headers, has_body = _parse_with_h11(head, limits)
     else:
         method = "GET"
         target = plain[0].decode("ascii")
@@ -112,6 +118,7 @@ def parse_request(head: bytes, limits: HandshakeLimits) -> HandshakeRequest:
     key = combine_values(headers, b"sec-websocket-key")
     version = combine_values(headers, b"sec-websocket-version")
     checks = (
+        InvalidRequest("an opening handshake request has no body") if has_body else None,
         _check_method(method),
         None if resource is not None else InvalidRequest(f"invalid resource name: {target!r}"),
         _check_upgrade(headers),
@@ -130,13 +137,18 @@ def parse_request(head: bytes, limits: HandshakeLimits) -> HandshakeRequest:
         key=key,
         version=version,
         error=next((error for error in checks if error is not None), None),
+        has_body=has_body,
     )
 
 
 def _parse_with_h11(
     head: bytes, limits: HandshakeLimits
-) -> tuple[str, str, tuple[tuple[bytes, bytes], ...]]:
-    """What parse_request needs from h11: method, target and fields, or InvalidRequest."""
+) -> tuple[str, str, tuple[tuple[bytes, bytes], ...], bool]:
+    """What parse_request needs from h11: method, target, fields, whether a body follows.
+
+    Raises:
+        InvalidRequest: Not HTTP/1.1.
+    """
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_size)
     conn.receive_data(head)
     try:
@@ -152,12 +164,12 @@ def _parse_with_h11(
         raise InvalidRequest(f"HTTP/{http_version} is not supported", http_status=505)
     headers = tuple((name, value) for name, value in event.headers)
     names = {name for name, _ in headers}
-    # A body would arrive where the frames do; it must never be read as frames.
-    if b"transfer-encoding" in names or any(
+    # A body would arrive where the frames do; it is never read, as frames
+    # or otherwise (h11 checked Content-Length is a number).
+    has_body = b"transfer-encoding" in names or any(
         name == b"content-length" and int(value) > 0 for name, value in headers
-    ):
-        raise InvalidRequest("an opening handshake request has no body", http_status=400)
-    return event.method.decode("ascii"), event.target.decode("ascii"), headers
+    )
+    return event.method.decode("ascii"), event.target.decode("ascii"), headers, has_body
 
 
 def _resource_name(target: str) -> str | None:

@@ -107,9 +107,12 @@ class ServerHandshake(Generic[E]):
 
     Args:
         limits: How much of the request to read before giving up.
+        server_header: The ``Server`` field of every response, unless the
+            caller's headers have one; ``None`` for none.
     """
 
     limits: HandshakeLimits = attrs.field(factory=HandshakeLimits, kw_only=True)
+    server_header: str | None = attrs.field(default=None, kw_only=True)
     _state: _State = attrs.field(default=_State.RECEIVING, init=False)
     _head: HeadBuffer = attrs.field(init=False)
     _limit_error: InvalidRequest | None = attrs.field(default=None, init=False)
@@ -273,6 +276,7 @@ class ServerHandshake(Generic[E]):
                 raise LocalProtocolError(f"invalid extension parameters: {exc}") from exc
             headers.append((b"Sec-WebSocket-Extensions", value.encode("ascii")))
         headers.extend(extra)
+        self._add_server(headers)
         response = serialize_response(101, headers)
         self._transition(_Input.ACCEPT)
         return response, negotiated
@@ -318,6 +322,7 @@ class ServerHandshake(Generic[E]):
         else:
             fields.append((b"Content-Length", str(len(body)).encode("ascii")))
         fields.append((b"Connection", b"close"))
+        self._add_server(fields)
         response = serialize_response(status_code, fields)
         if self._request is None or self._request.method != "HEAD":
             response += body
@@ -340,6 +345,12 @@ class ServerHandshake(Generic[E]):
         headers = [*exc.headers, (b"Content-Type", b"text/plain; charset=utf-8")]
         body = f"Failed to open a WebSocket connection: {exc.message}\n".encode()
         return self.reject(exc.http_status, headers=headers, body=body)
+
+    def _add_server(self, fields: list[tuple[bytes, bytes]]) -> None:
+        if self.server_header is not None and not any(
+            name.lower() == b"server" for name, _ in fields
+        ):
+            fields.append((b"Server", self.server_header.encode("latin-1")))
 
     def _next_state(self, event: _Input) -> _State:
         try:
