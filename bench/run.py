@@ -59,11 +59,18 @@ class Child:
     _pending: bytes = b""
 
     @classmethod
-    def start(cls, name: str, arguments: list[str], env: dict[str, str] | None = None) -> Child:
-        """Start ``python -m bench.worker <arguments>`` in the project root, with ``env`` added."""
+    def start(
+        cls,
+        name: str,
+        arguments: list[str],
+        env: dict[str, str] | None = None,
+        *,
+        module: str = "bench.worker",
+    ) -> Child:
+        """Start ``python -m <module> <arguments>`` in the project root, with ``env`` added."""
         stderr = tempfile.TemporaryFile()
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", *arguments],
+            [sys.executable, "-m", module, *arguments],
             cwd=ROOT,
             env={**os.environ, **env} if env else None,
             stdin=subprocess.PIPE,
@@ -139,6 +146,9 @@ class Settings:
     profile_dir: Path | None
     idle_settle: float = 0.0
     malloc: str = "fixed"
+    #: Connection counts of the broadcast table; empty: no broadcast table.
+    broadcast_sizes: tuple[int, ...] = ()
+    broadcast_repetitions: int = 20
 
 
 #: ``--malloc fixed``: glibc's thresholds, fixed for every worker. By default
@@ -393,6 +403,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " (default 6, 0 with --quick)",
     )
     parser.add_argument("--json", default=None, help="also write every measurement to this file")
+    parser.add_argument(
+        "--broadcast", action="store_true",
+        help="also measure one message to many connections (a table of its own);"
+        " --only broadcast measures just that",
+    )
+    parser.add_argument(
+        "--broadcast-connections", default=None,
+        help="comma-separated connection counts for --broadcast (default 1000,10000; 50 with --quick)",
+    )
+    parser.add_argument(
+        "--broadcast-repetitions", type=int, default=None,
+        help="timed broadcasts per run and mode (default 20; 3 with --quick)",
+    )
     return parser.parse_args(argv)
 
 
@@ -400,12 +423,22 @@ def settings_from(args: argparse.Namespace, notes: list[str]) -> Settings:
     """Check the command line and find which libraries are installed."""
     by_name = {scenario.name: scenario for scenario in SCENARIOS}
     scenarios: tuple[Scenario, ...] = SCENARIOS
+    broadcast = args.broadcast
     if args.only:
         wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+        if "broadcast" in wanted:
+            broadcast = True
+            wanted.remove("broadcast")
         unknown = [name for name in wanted if name not in by_name]
         if unknown:
             raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(by_name)}")
         scenarios = tuple(scenario for scenario in SCENARIOS if scenario.name in wanted)
+    broadcast_sizes: tuple[int, ...] = ()
+    if broadcast:
+        if args.broadcast_connections:
+            broadcast_sizes = tuple(int(n) for n in args.broadcast_connections.split(","))
+        else:
+            broadcast_sizes = (50,) if args.quick else (1000, 10000)
     wanted_libs = list(LIBRARIES) if not args.libs else [n.strip() for n in args.libs.split(",")]
     unknown = [name for name in wanted_libs if name not in LIBRARIES]
     if unknown:
@@ -440,6 +473,12 @@ def settings_from(args: argparse.Namespace, notes: list[str]) -> Settings:
         memory_method=args.memory,
         profile_dir=profile_dir,
         malloc=args.malloc,
+        broadcast_sizes=broadcast_sizes,
+        broadcast_repetitions=(
+            args.broadcast_repetitions
+            if args.broadcast_repetitions is not None
+            else (3 if args.quick else 20)
+        ),
     )
 
 
@@ -448,7 +487,20 @@ def main(argv: list[str] | None = None) -> None:
     notes: list[str] = []
     settings = settings_from(parse_args(argv), notes)
     results = run_all(settings)
-    print(report(settings, results, notes))
+    if settings.scenarios:
+        print(report(settings, results, notes))
+    if settings.broadcast_sizes:
+        from bench.broadcast import run_table
+
+        print()
+        print(
+            run_table(
+                settings.broadcast_sizes,
+                settings.runs,
+                settings.broadcast_repetitions,
+                time_limit(settings) + 240,
+            )
+        )
     arguments = parse_args(argv)
     if arguments.json:
         dump = {

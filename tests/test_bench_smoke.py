@@ -44,3 +44,25 @@ def test_quick_run_prints_a_table_for_ws_and_raw_trio() -> None:
                 assert value[0].isdigit(), (library, title, value)
     assert rows["raw trio"][0].endswith("(1.00x)")
     assert "ws: " in done.stdout and ("C speedups" in done.stdout or "pure-Python" in done.stdout)
+
+
+def test_quick_broadcast_prints_its_own_table() -> None:
+    """--only broadcast measures the three broadcast modes and prints their table with the ratio."""
+    done = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "broadcast",
+            "--broadcast-connections", "20", "--broadcast-repetitions", "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = table_rows(done.stdout)
+    assert rows["broadcast, 64 B text"][0] == "20 conns: ms to all"
+    for mode in ("ws.broadcast", "ws: loop of send_message"):
+        assert rows[mode][0].replace(".", "").isdigit(), rows[mode]
+    if "websockets.trio broadcast" in rows:
+        assert rows["ratio ws.broadcast / websockets.trio (speed)"][0].endswith("x")

@@ -46,3 +46,11 @@ def test_handshake_errors_share_a_base() -> None:
     """Timeouts and rejections are HandshakeErrors, as in trio-websocket."""
     for cls in (ws.ConnectionRejected, ws.ConnectionTimeout, ws.DisconnectionTimeout):
         assert issubclass(cls, ws.HandshakeError)
+
+
+def test_broadcast_is_exported() -> None:
+    """ws.broadcast is the function from ws/_broadcast.py, listed in __all__."""
+    import sys
+
+    assert ws.broadcast is sys.modules["ws._broadcast"].broadcast
+    assert "broadcast" in ws.__all__

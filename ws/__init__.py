@@ -8,6 +8,7 @@ in-memory pairs for tests (:mod:`ws.testing`).
 from __future__ import annotations
 
 from ws._version import __version__ as __version__
+from ws._broadcast import broadcast
 from ws.auth import basic_auth
 from ws.client import (
     connect_websocket,
@@ -96,6 +97,7 @@ __all__ = [
     "WebSocketRequest",
     "WebSocketServer",
     "basic_auth",
+    "broadcast",
     "connect_websocket",
     "connect_websocket_url",
     "open_websocket",

@@ -141,6 +141,58 @@ class Writer:
             else:
                 self._writing = False
 
+    @property
+    def socket_io(self) -> SocketIO | None:
+        """The socket's fast path when writes go to a plain socket, else ``None``."""
+        return self._fast
+
+    @property
+    def locked(self) -> bool:
+        """Whether a task holds the write lock."""
+        return self._writing
+
+    def write_now(self, frame: bytes) -> int | None:
+        """Queue a serialized frame and write it without waiting, if nothing stands in the way.
+
+        For :func:`ws.broadcast`, which sends one frame to many connections
+        without a task switch each. Returns ``None``, having done nothing,
+        when another task holds the write lock, the stream is not a plain
+        socket, or the protocol has other output queued: send the ordinary
+        way then. Otherwise the frame is queued
+        (:meth:`~ws.protocol.Protocol.send_serialized`) and written with one
+        non-blocking system call; returns how many of its bytes went out.
+        When that is less than all of them, the caller holds the write lock
+        and must write the rest and then :meth:`unlock`.
+
+        Raises:
+            LocalProtocolError: From ``send_serialized``; nothing was done.
+            ConnectionClosed: The write failed; the connection is broken.
+        """
+        fast = self._fast
+        protocol = self._protocol
+        if self._writing or fast is None or protocol.has_data_to_send():
+            return None
+        protocol.send_serialized(frame)
+        protocol.data_to_send()  # [frame], written here
+        self._writing = True
+        try:
+            sent = fast.send_nowait([frame])
+        except _STREAM_ERRORS as exc:
+            self._on_break(exc)
+            self.unlock()
+            raise self._closed_error() from exc
+        if sent == len(frame):
+            self._writing = False  # taken without waiting: nobody can be waiting
+        return sent
+
+    def unlock(self) -> None:
+        """Give back the lock :meth:`write_now` kept (to the next waiter, if any)."""
+        waiters = self._waiters
+        if waiters:
+            waiters.unpark()
+        else:
+            self._writing = False
+
     async def _end_of_output(self) -> None:
         # The protocol is done writing. Half-close only while the peer may
         # still send something we must read: after its EOF, or once both

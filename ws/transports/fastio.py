@@ -325,6 +325,31 @@ class SocketIO:
         finally:
             self._sending = False
 
+    def send_nowait(self, parts: list[bytes] | list[memoryview]) -> int:
+        """Write what the socket takes of ``parts`` now, without waiting; return how many bytes.
+
+        One system call (``os.write`` or ``os.writev``, at most
+        ``SC_IOV_MAX`` parts), 0 when the buffer is full. Neither a
+        checkpoint nor counted in the budget: the caller does both. Sets
+        :attr:`congested` when not everything went out.
+
+        Raises:
+            trio.BrokenResourceError: The socket failed (e.g. the peer is gone).
+            trio.BusyResourceError: Another task is sending.
+            trio.ClosedResourceError: The stream was closed, or sent EOF.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is currently sending data on this socket")
+        try:
+            fd = self._socket.fileno()
+            sent = _WRITE(fd, parts[0]) if len(parts) == 1 else _WRITEV(fd, parts)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise _stream_error(self._socket, exc, sending=True) from exc
+        self.congested = sent < sum(map(len, parts))
+        return sent
+
     async def _write_all(self, views: list[memoryview]) -> None:
         # Write every byte of views, waiting for room as needed; raises OSError.
         views = [view for view in views if view.nbytes]
