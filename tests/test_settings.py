@@ -15,7 +15,7 @@ import ws
 import ws.testing
 from ws.transports import MemoryListener
 from ws.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from ws.options import _CLIENT_OPTIONS, _OPTIONS_KEPT, make_client_options
+from ws.options import _CLIENT_BY_ARGS, _CLIENT_OPTIONS, _OPTIONS_KEPT, make_client_options
 
 CLIENT_FIELDS = {field.name for field in attrs.fields(ws.ClientOptions)}
 SERVER_FIELDS = {field.name for field in attrs.fields(ws.ServerOptions)}
@@ -165,7 +165,7 @@ def test_the_low_level_options_have_no_timeouts_and_the_cache_stays_small() -> N
     for timeout in range(3 * _OPTIONS_KEPT):
         built = make_client_options("f", None, {"connect_timeout": timeout}, {})
         assert built.connect_timeout == timeout
-    assert len(_CLIENT_OPTIONS) <= _OPTIONS_KEPT
+    assert len(_CLIENT_OPTIONS) <= _OPTIONS_KEPT and len(_CLIENT_BY_ARGS) <= _OPTIONS_KEPT
 
 
 def test_option_values_are_checked() -> None:

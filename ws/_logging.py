@@ -70,6 +70,11 @@ class Log:
         """Whether DEBUG records would be emitted now."""
         return self.logger.isEnabledFor(logging.DEBUG)
 
+    @property
+    def info_enabled(self) -> bool:
+        """Whether INFO records would be emitted now: guard costly arguments with it."""
+        return self.logger.isEnabledFor(logging.INFO)
+
     def info(self, message: str, *args: object) -> None:
         """Log at INFO, the message prefixed with the connection's id."""
         if self.logger.isEnabledFor(logging.INFO):

@@ -221,15 +221,16 @@ async def client_handshake(
         log=log,
     )
     connection.start_reader(nursery)
-    remote = connected.remote
-    log.info(
-        "connected to %s%s (remote %s, subprotocol %s, extensions %s)",
-        host_header,
-        resource,
-        remote.authority if isinstance(remote, Endpoint) else remote,
-        accepted.subprotocol,
-        ", ".join(extension.name for extension in accepted.extensions) or "none",
-    )
+    if log.info_enabled:  # the arguments cost more than the check
+        remote = connected.remote
+        log.info(
+            "connected to %s%s (remote %s, subprotocol %s, extensions %s)",
+            host_header,
+            resource,
+            remote.authority if isinstance(remote, Endpoint) else remote,
+            accepted.subprotocol,
+            ", ".join(extension.name for extension in accepted.extensions) or "none",
+        )
     return connection
 
 

@@ -188,7 +188,7 @@ class WebSocketRequest:
             raise gone from exc
         connection.start_reader(self._nursery)
         log = self._log
-        if log is not None:
+        if log is not None and log.info_enabled:  # the arguments cost more than the check
             log.info(
                 "accepted %s from %s (subprotocol %s, extensions %s)",
                 self._request.path,

@@ -416,6 +416,8 @@ class Reader:
         when no reader ever ran. Who closed first is ``local``, ``peer``,
         or ``abnormal`` when the stream ended before any close frame (1006).
         """
+        if not self.log.info_enabled:
+            return
         protocol = self._protocol
         reason = protocol.close_reason or CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
         if protocol.close_rcvd is not None and (

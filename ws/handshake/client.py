@@ -327,7 +327,9 @@ class ClientHandshake(Generic[E]):
                 raise LocalProtocolError(f"invalid extension offer: {exc}") from exc
             headers.append((b"Sec-WebSocket-Extensions", value.encode("ascii")))
         extra = self._extra
-        if self.user_agent is not None and not any(name.lower() == b"user-agent" for name, _ in extra):
+        if self.user_agent is not None and not (
+            extra and any(name.lower() == b"user-agent" for name, _ in extra)
+        ):
             headers.append((b"User-Agent", self.user_agent.encode("latin-1")))
         headers.extend(extra)
         # Serialized here, like the server's responses: every field was

@@ -276,7 +276,8 @@ class ServerHandshake(Generic[E]):
                 raise LocalProtocolError(f"invalid extension parameters: {exc}") from exc
             headers.append((b"Sec-WebSocket-Extensions", value.encode("ascii")))
         headers.extend(extra)
-        self._add_server(headers)
+        if self.server_header is not None:
+            self._add_server(headers, extra)
         response = serialize_response(101, headers)
         self._transition(_Input.ACCEPT)
         return response, negotiated
@@ -322,7 +323,8 @@ class ServerHandshake(Generic[E]):
         else:
             fields.append((b"Content-Length", str(len(body)).encode("ascii")))
         fields.append((b"Connection", b"close"))
-        self._add_server(fields)
+        if self.server_header is not None:
+            self._add_server(fields, fields)
         response = serialize_response(status_code, fields)
         if self._request is None or self._request.method != "HEAD":
             response += body
@@ -346,10 +348,12 @@ class ServerHandshake(Generic[E]):
         body = f"Failed to open a WebSocket connection: {exc.message}\n".encode()
         return self.reject(exc.http_status, headers=headers, body=body)
 
-    def _add_server(self, fields: list[tuple[bytes, bytes]]) -> None:
-        if self.server_header is not None and not any(
-            name.lower() == b"server" for name, _ in fields
-        ):
+    def _add_server(
+        self, fields: list[tuple[bytes, bytes]], given: list[tuple[bytes, bytes]]
+    ) -> None:
+        """Add our ``Server`` field to ``fields`` unless the caller ``given`` one."""
+        assert self.server_header is not None
+        if not given or not any(name.lower() == b"server" for name, _ in given):
             fields.append((b"Server", self.server_header.encode("latin-1")))
 
     def _next_state(self, event: _Input) -> _State:
