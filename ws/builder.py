@@ -68,6 +68,7 @@ def build_connection(
             extensions,
             max_message_size=options.protocol_max_size,
             max_fragments=options.max_fragments,
+            max_frame_size=options.protocol_max_frame_size,
             log=log,
         )
     else:
@@ -76,6 +77,7 @@ def build_connection(
             extensions,
             max_message_size=options.protocol_max_size,
             max_fragments=options.max_fragments,
+            max_frame_size=options.protocol_max_frame_size,
         )
     connection = assemble(
         stream,

@@ -173,6 +173,7 @@ class _CommonOptions:
     message_queue_size: float = attrs.field(default=1, validator=_int_or_inf)
     max_message_size: float = attrs.field(default=DEFAULT_MAX_MESSAGE_SIZE, validator=_int_or_inf)
     max_fragments: int = attrs.field(default=DEFAULT_MAX_FRAGMENTS, validator=_positive_int)
+    max_frame_size: float = attrs.field(default=math.inf, validator=_int_or_inf)
     connect_timeout: float = attrs.field(default=60, validator=_timeout)
     disconnect_timeout: float = attrs.field(default=60, validator=_timeout)
     handshake_limits: HandshakeLimits = attrs.field(factory=HandshakeLimits)
@@ -195,6 +196,11 @@ class _CommonOptions:
         """``max_message_size`` as the protocol takes it (``None`` = no limit)."""
         return None if self.max_message_size == math.inf else int(self.max_message_size)
 
+    @property
+    def protocol_max_frame_size(self) -> int | None:
+        """``max_frame_size`` as the protocol takes it (``None`` = no limit of its own)."""
+        return None if self.max_frame_size == math.inf else int(self.max_frame_size)
+
 
 @attrs.frozen(kw_only=True)
 class ClientOptions(_CommonOptions):
@@ -213,6 +219,11 @@ class ClientOptions(_CommonOptions):
         max_message_size: Largest message accepted, in bytes (``math.inf``
             disables the limit); larger ones close the connection with 1009.
         max_fragments: Most frames in one message (1009 beyond).
+        max_frame_size: Largest data frame accepted, in bytes on the wire
+            (compressed, if it is), checked from the frame header before its
+            payload is buffered; larger ones close with 1009. Separate from
+            ``max_message_size``, which bounds the message after inflating.
+            Default ``math.inf``: only ``max_message_size`` applies.
         connect_timeout: Seconds for the connection and opening handshake
             (high-level APIs only; ``math.inf`` disables it).
         disconnect_timeout: Seconds for the closing handshake (high-level
@@ -327,6 +338,7 @@ class ClientSettings(TypedDict, total=False):
     """
 
     max_fragments: int
+    max_frame_size: float
     handshake_limits: HandshakeLimits
     message_queue_bytes: float
     ping_interval: float | None
@@ -346,6 +358,7 @@ class ServerSettings(TypedDict, total=False):
     """
 
     max_fragments: int
+    max_frame_size: float
     handshake_limits: HandshakeLimits
     message_queue_bytes: float
     ping_interval: float | None

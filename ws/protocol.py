@@ -182,6 +182,10 @@ class Protocol:
             (``False``) for callers that stream.
         mask_key: Where a client gets a fresh 4-byte masking key per frame;
             inject a fixed source for deterministic tests.
+        max_frame_size: The largest data frame accepted, in payload bytes
+            on the wire (before inflating), or ``None`` for no limit of its
+            own. Checked from the frame header before the payload is
+            buffered; a larger frame fails the connection with 1009.
     """
 
     side: Side
@@ -190,6 +194,7 @@ class Protocol:
     max_fragments: int = DEFAULT_MAX_FRAGMENTS
     assemble_messages: bool = True
     mask_key: Callable[[], bytes] = random_mask_key
+    max_frame_size: int | None = None
 
     #: The current state of the closing handshake.
     state: State = attrs.field(default=State.OPEN, init=False)
@@ -242,6 +247,8 @@ class Protocol:
             raise ValueError("max_message_size must be >= 0 or None")
         if self.max_fragments < 1:
             raise ValueError("max_fragments must be >= 1")
+        if self.max_frame_size is not None and self.max_frame_size < 0:
+            raise ValueError("max_frame_size must be >= 0 or None")
         self._parser = FrameParser(mask_required=not self._client, allowed_rsv=rsv)
         self._set_limit()
 
@@ -457,12 +464,20 @@ class Protocol:
         self._send_eof()
 
     def _set_limit(self) -> None:
+        # The parser's limit for the next data frame's payload on the wire:
+        # what is left of max_message_size (with deflate's slack: inflating
+        # checks the real size), and max_frame_size, whichever is lower.
         limit = self.max_message_size
+        frame_limit = self.max_frame_size
         if limit is None:
+            if frame_limit is not None:
+                self._parser.max_payload = frame_limit
             return
         remaining = limit - self._in_size
         if self._slack:
             remaining += (remaining >> _DEFLATE_SLACK_SHIFT) + _DEFLATE_SLACK
+        if frame_limit is not None and frame_limit < remaining:
+            remaining = frame_limit
         self._parser.max_payload = remaining
 
     def _receive_frame(self, frame: Frame) -> int:
@@ -709,6 +724,14 @@ class Protocol:
         # raised as _in_count passes max_fragments.
         limit = self.max_message_size
         too_big = type(error) is MessageTooBig and self._in_count <= self.max_fragments
+        frame_limit = self.max_frame_size
+        if (
+            too_big
+            and frame_limit is not None
+            and self._parser.max_payload == frame_limit
+            and str(error).startswith("frame of ")
+        ):
+            return f"frame bigger than the limit of {frame_limit} bytes"
         if too_big and limit is not None:
             return f"message bigger than the limit of {limit} bytes"
         return str(error)
