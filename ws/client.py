@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+import socket
 import ssl
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -107,6 +108,11 @@ def _parse_url(url: str) -> _Target:
     ``yarl.URL``) is accepted, as trio-websocket does.
     """
     url = str(url)
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        raise ValueError(
+            f"the WebSocket URL {url!r} contains a space or a control character; "
+            "percent-encode it (a space is %20)"
+        )
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     # RFC 9112 section 3.2.1: an empty path is sent as "/". The query is
@@ -124,7 +130,12 @@ def _parse_url(url: str) -> _Target:
     if not parts.hostname:
         raise ValueError(f"the WebSocket URL {url!r} has no host")
     secure = scheme == "wss"
-    port = parts.port or (443 if secure else 80)
+    try:
+        port = parts.port or (443 if secure else 80)
+    except ValueError:
+        raise ValueError(
+            f"the port in the WebSocket URL {url!r} is not a number from 0 to 65535"
+        ) from None
     return _Target(parts.hostname, port, resource, secure, authorization=_basic(parts))
 
 
@@ -153,18 +164,23 @@ async def _connect(
     # Here, not in open_websocket(): trio-websocket raises it on entering
     # the context manager, as the connection starts.
     _check_use_ssl(use_ssl)
-    if target.unix_path is not None:
-        connected = await connect_unix(target.unix_path)
-        if use_ssl:
+    try:
+        if target.unix_path is not None:
+            connected = await connect_unix(target.unix_path)
+            if use_ssl:
+                context = use_ssl if isinstance(use_ssl, ssl.SSLContext) else None
+                connected = await wrap_client_tls(
+                    connected.stream, context, server_hostname=target.host
+                )
+        elif use_ssl:
             context = use_ssl if isinstance(use_ssl, ssl.SSLContext) else None
-            connected = await wrap_client_tls(
-                connected.stream, context, server_hostname=target.host
-            )
-    elif use_ssl:
-        context = use_ssl if isinstance(use_ssl, ssl.SSLContext) else None
-        connected = await connect_tls(target.host, target.port, context)
-    else:
-        connected = await connect_tcp(target.host, target.port)
+            connected = await connect_tls(target.host, target.port, context)
+        else:
+            connected = await connect_tcp(target.host, target.port)
+    except ssl.SSLError:
+        raise  # the TLS handshake's own error says what went wrong
+    except OSError as exc:
+        raise _where_it_failed(exc, target) from exc
     host_header = format_host(target.host, target.port, bool(use_ssl))
     try:
         return await client_handshake(nursery, connected, host_header, target.resource, options)
@@ -296,6 +312,30 @@ async def open_connection(
                     f"the server did not answer the close within disconnect_timeout="
                     f"{options.disconnect_timeout}s"
                 )
+
+
+def _where_it_failed(exc: OSError, target: _Target) -> OSError:
+    """``exc`` as an OSError whose message names what we tried to reach, once.
+
+    ``could not connect to example.com:443: Connection refused``; a name
+    that did not resolve says so and names the host; a Unix socket names
+    its path. The errno is kept.
+    """
+    if target.unix_path is not None:
+        where = f"the Unix socket {target.unix_path!r}"
+    else:
+        where = format_host(target.host, target.port, False) if target.port else target.host
+        if ":" not in where.rpartition("]")[2]:
+            where = f"{where}:{target.port}"
+    reason = exc.strerror or str(exc)
+    # A message from below may name the address already: keep its reason only.
+    if reason.startswith("could not connect to ") and ": " in reason:
+        reason = reason.split(": ", 1)[1]
+    if isinstance(exc, socket.gaierror):
+        message = f"could not connect to {where}: the host name {target.host!r} did not resolve ({reason})"
+    else:
+        message = f"could not connect to {where}: {reason}"
+    return OSError(message) if exc.errno is None else OSError(exc.errno, message)
 
 
 def _connect_failed(exc: OSError) -> ConnectFailed:

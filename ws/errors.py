@@ -204,6 +204,12 @@ class ConnectionRejected(HandshakeError):
         self.body = body
 
     def __str__(self) -> str:
+        if 200 <= self.status_code < 300:
+            # Not a refusal: a plain web server answered.
+            return (
+                f"the server answered HTTP {self.status_code} instead of switching protocols: "
+                "is this a WebSocket endpoint?"
+            )
         return f"the server rejected the WebSocket connection: HTTP {self.status_code}"
 
     def __repr__(self) -> str:
