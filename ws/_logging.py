@@ -25,9 +25,18 @@ import attrs
 
 from ws.frames.frame import Frame, Opcode
 from ws.protocol import Protocol
+from ws.transports.endpoint import Endpoint
 from ws.typing import BytesLike
 
-__all__ = ["FrameLoggingProtocol", "Log", "ROOT_LOGGER", "format_head", "new_connection_id"]
+__all__ = [
+    "FrameLoggingProtocol",
+    "Log",
+    "Logger",
+    "ROOT_LOGGER",
+    "format_head",
+    "new_connection_id",
+    "where",
+]
 
 #: The ``ws`` logger: the default of ``logger=``.
 ROOT_LOGGER: Final = logging.getLogger("ws")
@@ -45,7 +54,13 @@ def new_connection_id() -> str:
     return f"ws-{next(_ids):x}"
 
 
+#: What ``logger=`` takes: a logger, or an adapter around one.
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+
+def where(address: Endpoint | str) -> str:
+    """An address for the logs: ``host:port``, or a Unix socket's path."""
+    return address if isinstance(address, str) else address.authority
 
 
 @attrs.define(eq=False, slots=True)

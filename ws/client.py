@@ -27,7 +27,7 @@ import attrs
 import trio
 
 from ws._groups import collapse_exception_groups
-from ws._logging import Log
+from ws._logging import Log, where
 from ws.builder import build_connection, perform_client_handshake
 from ws.connection import WebSocketConnection, reader_of
 from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
@@ -44,7 +44,7 @@ from ws.options import (
     make_client_options,
 )
 from ws.protocol import Side
-from ws.transports.endpoint import Connected, Endpoint
+from ws.transports.endpoint import Connected
 from ws.transports.tcp import connect_tcp
 from ws.transports.tls import connect_tls, wrap_client_tls
 from ws.transports.unix import connect_unix
@@ -238,12 +238,11 @@ async def client_handshake(
     )
     connection.start_reader(nursery)
     if log.info_enabled:  # the arguments cost more than the check
-        remote = connected.remote
         log.info(
             "connected to %s%s (remote %s, subprotocol %s, extensions %s)",
             host_header,
             resource,
-            remote.authority if isinstance(remote, Endpoint) else remote,
+            where(connected.remote),
             accepted.subprotocol,
             ", ".join(extension.name for extension in accepted.extensions) or "none",
         )
@@ -402,10 +401,8 @@ def open_websocket(
         options: A :class:`~ws.ClientOptions` with every setting, instead
             of settings as keyword arguments; giving both is a ``TypeError``.
         settings: Any other :class:`~ws.ClientOptions` field as a keyword
-            argument (see :class:`~ws.ClientSettings`): ``ping_interval``,
-            ``ping_timeout``, ``message_queue_bytes``, ``max_fragments``,
-            ``handshake_limits``, ``extensions``, ``logger``,
-            ``user_agent_header``. ``ping_interval=None`` turns keepalive off.
+            argument (:class:`~ws.ClientSettings` lists them);
+            ``ping_interval=None`` turns keepalive off.
 
     Raises:
         HandshakeError: A network error, a timeout (:class:`ConnectionTimeout`,

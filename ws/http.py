@@ -19,13 +19,13 @@ answered (by the hook or with 400) without its body being read.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from http import HTTPStatus
 from typing import TypeAlias
 
 import attrs
 
-from ws._headers import HeadersArg, normalize_headers
+from ws._headers import normalize_headers
 from ws.transports.endpoint import Address
 
 __all__ = ["HTTPRequest", "HTTPResponse", "ProcessRequest", "ProcessRequestArg"]
@@ -113,12 +113,6 @@ def _status(_instance: object, _attribute: object, value: int) -> None:
         )
 
 
-def _headers(value: HeadersArg | Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
-    if isinstance(value, Mapping):
-        return normalize_headers(value.items())
-    return normalize_headers(value)
-
-
 @attrs.frozen
 class HTTPResponse:
     """A plain HTTP/1.1 response for ``process_request`` to return.
@@ -141,7 +135,7 @@ class HTTPResponse:
     """
 
     status_code: int = attrs.field(validator=_status)
-    headers: tuple[tuple[bytes, bytes], ...] = attrs.field(default=(), converter=_headers)
+    headers: tuple[tuple[bytes, bytes], ...] = attrs.field(default=(), converter=normalize_headers)
     body: bytes = attrs.field(default=b"", converter=_body)
 
     @property

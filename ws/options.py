@@ -16,6 +16,7 @@ from typing import Final, Literal, TypedDict, TypeVar
 import attrs
 
 from ws._headers import HeadersArg, normalize_headers
+from ws._logging import Logger
 from ws._version import DEFAULT_PRODUCT
 from ws.http import ProcessRequest, ProcessRequestArg, hook_tuple
 
@@ -66,8 +67,6 @@ DEFAULT_PING_TIMEOUT: Final[float | None] = 20.0
 #: configured permessage-deflate factory, or ``None`` to turn it off.
 Compression = Literal["deflate"] | ClientPerMessageDeflateFactory | ServerPerMessageDeflateFactory | None
 
-#: What ``logger=`` takes: a logger, or an adapter around one.
-Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 #: What ``origins=`` takes: allowed ``Origin`` values, exact strings or
 #: compiled patterns (matched in full), and ``None`` to allow requests

@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from ws._groups import collapse_exception_groups
-from ws._logging import Log
+from ws._logging import Log, where
 from ws.builder import build_connection, read_client_request
 from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection, reader_of
 from ws.errors import (
@@ -192,7 +192,7 @@ class WebSocketRequest:
             log.info(
                 "accepted %s from %s (subprotocol %s, extensions %s)",
                 self._request.path,
-                _where(self._connected.remote),
+                where(self._connected.remote),
                 subprotocol,
                 ", ".join(extension.name for extension in extensions) or "none",
             )
@@ -226,7 +226,7 @@ class WebSocketRequest:
                 "rejected %s %s from %s: %d by the handler",
                 self._request.method,
                 self._request.path,
-                _where(self._connected.remote),
+                where(self._connected.remote),
                 status_code,
             )
         with contextlib.suppress(*_STREAM_ERRORS):
@@ -254,10 +254,8 @@ class WebSocketServer:
         options: A :class:`~ws.ServerOptions` with every setting, instead
             of settings as keyword arguments; giving both is a ``TypeError``.
         settings: Any other :class:`~ws.ServerOptions` field as a keyword
-            argument (see :class:`~ws.ServerSettings`): ``process_request``,
-            ``origins``, ``ping_interval``, ``ping_timeout``,
-            ``message_queue_bytes``, ``max_fragments``, ``handshake_limits``,
-            ``extensions``, ``handler_errors``, ``logger``, ``server_header``.
+            argument (:class:`~ws.ServerSettings` lists them): ``process_request``,
+            ``origins``, ``ping_interval=None``, ...
 
     Raises:
         ValueError: ``listeners`` is empty.
@@ -470,7 +468,7 @@ class WebSocketServer:
                 try:
                     handshake, parsed = await read_client_request(stream, options)
                 except InvalidRequest as exc:
-                    log.info("rejected a request from %s: %d %s", _where(connected.remote), exc.http_status, exc)
+                    log.info("rejected a request from %s: %d %s", where(connected.remote), exc.http_status, exc)
                     return
                 log.head("request", parsed.headers, f"{parsed.method} {parsed.target}")
                 try:
@@ -486,7 +484,7 @@ class WebSocketServer:
                         "rejected %s %s from %s: %d %s",
                         parsed.method,
                         parsed.path,
-                        _where(connected.remote),
+                        where(connected.remote),
                         parsed.error.http_status,
                         parsed.error,
                     )
@@ -497,7 +495,7 @@ class WebSocketServer:
                     connected, handshake, parsed, options, reader_nursery, http, log, self._accepted
                 )
             if request is None:
-                log.info("dropped %s: no complete request within connect_timeout", _where(connected.remote))
+                log.info("dropped %s: no complete request within connect_timeout", where(connected.remote))
                 return  # the handler never runs
             await self._run_handler(request)
         except (WebSocketError, *_STREAM_ERRORS):
@@ -599,7 +597,7 @@ async def _answer(
         "answered %s %s from %s with HTTP %d",
         parsed.method,
         parsed.path,
-        _where(connected.remote),
+        where(connected.remote),
         response.status_code,
     )
     with contextlib.suppress(*_STREAM_ERRORS):
@@ -659,11 +657,6 @@ async def _preflight_request(
 async def _close_quietly(connection: WebSocketConnection, code: int, reason: str | None) -> None:
     with contextlib.suppress(WebSocketError):
         await connection.aclose(code, reason)
-
-
-def _where(address: Address) -> str:
-    """An address for the logs: ``host:port``, or a Unix socket's path."""
-    return address if isinstance(address, str) else address.authority
 
 
 def _router_of(handler: Handler) -> Router | None:
@@ -794,10 +787,8 @@ async def serve_websocket(
         options: A :class:`~ws.ServerOptions` with every setting, instead
             of settings as keyword arguments; giving both is a ``TypeError``.
         settings: Any other :class:`~ws.ServerOptions` field as a keyword
-            argument (see :class:`~ws.ServerSettings`): ``process_request``,
-            ``origins``, ``ping_interval``, ``ping_timeout``,
-            ``message_queue_bytes``, ``max_fragments``, ``handshake_limits``,
-            ``extensions``, ``handler_errors``, ``logger``, ``server_header``.
+            argument (:class:`~ws.ServerSettings` lists them): ``process_request``,
+            ``origins``, ``ping_interval=None``, ...
         task_status: Part of Trio's ``nursery.start`` protocol.
     """
     options = make_server_options(
