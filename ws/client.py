@@ -164,6 +164,30 @@ async def _connect(
     # Here, not in open_websocket(): trio-websocket raises it on entering
     # the context manager, as the connection starts.
     _check_use_ssl(use_ssl)
+    return await _connect_once(nursery, target=target, use_ssl=use_ssl, options=options)
+
+
+async def _connect_once(
+    nursery: trio.Nursery,
+    *,
+    target: _Target,
+    use_ssl: bool | ssl.SSLContext,
+    options: ClientOptions,
+) -> WebSocketConnection:
+    """Open the stream to ``target`` and run the opening handshake on it."""
+    connected = await _open_stream(target, use_ssl, options)
+    host_header = format_host(target.host, target.port, bool(use_ssl))
+    try:
+        return await client_handshake(nursery, connected, host_header, target.resource, options)
+    except BaseException:
+        await trio.aclose_forcefully(connected.stream)
+        raise
+
+
+async def _open_stream(
+    target: _Target, use_ssl: bool | ssl.SSLContext, options: ClientOptions
+) -> Connected:
+    """The TCP, TLS or Unix stream to ``target``, ready for the opening handshake."""
     try:
         if target.unix_path is not None:
             connected = await connect_unix(target.unix_path)
@@ -181,12 +205,7 @@ async def _connect(
         raise  # the TLS handshake's own error says what went wrong
     except OSError as exc:
         raise _where_it_failed(exc, target) from exc
-    host_header = format_host(target.host, target.port, bool(use_ssl))
-    try:
-        return await client_handshake(nursery, connected, host_header, target.resource, options)
-    except BaseException:
-        await trio.aclose_forcefully(connected.stream)
-        raise
+    return connected
 
 
 #: Response headers that only make the handshake, left out of ``handshake_headers``.

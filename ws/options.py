@@ -73,6 +73,9 @@ Compression = Literal["deflate"] | ClientPerMessageDeflateFactory | ServerPerMes
 #: without an ``Origin`` header (non-browser clients).
 Origins = Iterable[str | re.Pattern[str] | None]
 
+#: The proxy URL schemes ``proxy=`` takes.
+PROXY_SCHEMES: Final = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
+
 #: The default ``Server`` header (servers) and ``User-Agent`` header (clients).
 DEFAULT_SERVER_HEADER: Final = DEFAULT_PRODUCT
 DEFAULT_USER_AGENT: Final = DEFAULT_PRODUCT
@@ -155,6 +158,22 @@ def _logger(_instance: object, attribute: attrs.Attribute[Logger | None], value:
         raise TypeError(
             f"{attribute.name} is a logging.Logger or logging.LoggerAdapter, "
             f"not {type(value).__name__}"
+        )
+
+
+def _proxy(_instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if value is None or value is True:
+        return
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{attribute.name} is True (from the environment), a proxy URL or None, "
+            f"not {value!r}"
+        )
+    scheme = value.partition("://")[0].lower()
+    if "://" not in value or scheme not in PROXY_SCHEMES:
+        raise ValueError(
+            f"{attribute.name} must be a URL starting with "
+            f"{', '.join(s + '://' for s in PROXY_SCHEMES)}, not {value!r}"
         )
 
 
@@ -244,6 +263,14 @@ class ClientOptions(_CommonOptions):
         user_agent_header: The ``User-Agent`` header to send (default
             ``trio-ws/<version> Python/<x.y>``); ``None`` sends none. A
             ``User-Agent`` in ``extra_headers`` replaces it.
+        proxy: ``True`` (the default) takes the proxy from the environment
+            as curl does (``HTTP_PROXY`` for ``ws://``, ``HTTPS_PROXY`` for
+            ``wss://``, then ``ALL_PROXY``; ``NO_PROXY`` honoured; lower-case
+            names too); a proxy URL (``http://``, ``https://``,
+            ``socks5://``, ``socks5h://``, ``socks4://``) uses that proxy;
+            ``None`` connects directly.
+        max_redirects: How many redirects (301, 302, 303, 307, 308) the
+            opening handshake follows before giving up (0: none).
     """
 
     subprotocols: tuple[str, ...] = attrs.field(default=(), converter=subprotocol_tuple)
@@ -256,6 +283,8 @@ class ClientOptions(_CommonOptions):
         default=(), converter=_client_factories
     )
     user_agent_header: str | None = attrs.field(default=DEFAULT_USER_AGENT, validator=_header_value)
+    proxy: str | bool | None = attrs.field(default=True, validator=_proxy)
+    max_redirects: int = attrs.field(default=10, validator=_int_or_inf)
 
     def extension_factories(self) -> list[ClientExtensionFactory]:
         """The factories to offer, compression first."""
@@ -345,6 +374,8 @@ class ClientSettings(TypedDict, total=False):
     logger: Logger | None
     extensions: Iterable[ClientExtensionFactory]
     user_agent_header: str | None
+    proxy: str | bool | None
+    max_redirects: int
 
 
 class ServerSettings(TypedDict, total=False):
