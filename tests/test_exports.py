@@ -43,9 +43,19 @@ def test_all_lists_only_existing_names(module_name: str) -> None:
 
 
 def test_handshake_errors_share_a_base() -> None:
-    """Timeouts and rejections are HandshakeErrors, as in trio-websocket."""
-    for cls in (ws.ConnectionRejected, ws.ConnectionTimeout, ws.DisconnectionTimeout):
+    """Timeouts, rejections and refused redirects are HandshakeErrors, as in trio-websocket."""
+    for cls in (
+        ws.ConnectionRejected, ws.ConnectionTimeout, ws.DisconnectionTimeout, ws.RedirectError
+    ):
         assert issubclass(cls, ws.HandshakeError)
+
+
+def test_proxy_error_is_exported_and_a_connect_failure() -> None:
+    """ws.ProxyError is public, and existing ``except ConnectFailed/OSError`` clauses catch it."""
+    assert "ProxyError" in ws.__all__
+    assert issubclass(ws.ProxyError, ws.ConnectFailed)
+    assert issubclass(ws.ProxyError, ws.HandshakeError)
+    assert issubclass(ws.ProxyError, OSError)
 
 
 def test_broadcast_is_exported() -> None:

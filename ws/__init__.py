@@ -34,6 +34,8 @@ from ws.errors import (
     MessageTypeError,
     NegotiationError,
     ProtocolError,
+    ProxyError,
+    RedirectError,
     RemoteProtocolError,
     WebSocketError,
 )
@@ -49,6 +51,7 @@ from ws.handshake.limits import HandshakeLimits
 from ws.http import HTTPRequest, HTTPResponse
 from ws.options import ClientOptions, ClientSettings, ServerOptions, ServerSettings
 from ws.routing import Router
+from ws._reconnect import DEFAULT_RETRY_STATUSES, Backoff, connect_forever
 from ws.server import (
     WebSocketRequest,
     WebSocketServer,
@@ -60,6 +63,7 @@ from ws.transports.endpoint import Endpoint
 
 
 __all__ = [
+    "Backoff",
     "ClientExtensionFactory",
     "ClientOptions",
     "ClientSettings",
@@ -70,6 +74,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionRejected",
     "ConnectionTimeout",
+    "DEFAULT_RETRY_STATUSES",
     "DisconnectionTimeout",
     "Endpoint",
     "Extension",
@@ -86,6 +91,8 @@ __all__ = [
     "MessageTypeError",
     "NegotiationError",
     "ProtocolError",
+    "ProxyError",
+    "RedirectError",
     "RemoteProtocolError",
     "Router",
     "ServerExtensionFactory",
@@ -98,6 +105,7 @@ __all__ = [
     "WebSocketServer",
     "basic_auth",
     "broadcast",
+    "connect_forever",
     "connect_websocket",
     "connect_websocket_url",
     "open_websocket",

@@ -28,9 +28,11 @@ import trio
 
 from ws._groups import collapse_exception_groups
 from ws._logging import Log, where
+from ws._proxy import choose_proxy, connect_via_proxy
+from ws._redirect import REDIRECT_STATUSES, Redirects
 from ws.builder import build_connection, perform_client_handshake
 from ws.connection import WebSocketConnection, reader_of
-from ws.errors import ConnectFailed, ConnectionTimeout, DisconnectionTimeout
+from ws.errors import ConnectFailed, ConnectionRejected, ConnectionTimeout, DisconnectionTimeout
 from ws.handshake.headers import format_host
 from ws.options import (
     ARG_COMPRESSION,
@@ -76,6 +78,15 @@ class _Target:
             return options
         field = (b"Authorization", self.authorization.encode("ascii"))
         return attrs.evolve(options, extra_headers=(*options.extra_headers, field))
+
+    @property
+    def url(self) -> str:
+        """The target as a URL, without credentials: the base of a redirect, and its name in errors."""
+        resource = self.resource if self.resource.startswith("/") else "/" + self.resource
+        if self.unix_path is not None:
+            return f"ws+unix://{urllib.parse.quote(self.unix_path, safe='')}{resource}"
+        authority = format_host(self.host, self.port, self.secure)
+        return f"{'wss' if self.secure else 'ws'}://{authority}{resource}"
 
 
 def _check_use_ssl(use_ssl: object) -> None:
@@ -164,7 +175,22 @@ async def _connect(
     # Here, not in open_websocket(): trio-websocket raises it on entering
     # the context manager, as the connection starts.
     _check_use_ssl(use_ssl)
-    return await _connect_once(nursery, target=target, use_ssl=use_ssl, options=options)
+    # Redirects (ws/_redirect.py decides where each one leads): every hop
+    # is a new stream, closed by _connect_once when its answer is not 101.
+    # connect_timeout, applied by the caller, bounds the whole chain.
+    redirects: Redirects[_Target] | None = None
+    while True:
+        try:
+            return await _connect_once(nursery, target=target, use_ssl=use_ssl, options=options)
+        except ConnectionRejected as rejected:
+            if rejected.status_code not in REDIRECT_STATUSES or not options.max_redirects:
+                raise
+            if redirects is None:
+                redirects = Redirects(target, options.max_redirects, _parse_url)
+            hop = redirects.follow(rejected, use_ssl, options)
+            if hop is None:
+                raise  # no Location: the answer stands
+        target, use_ssl, options = hop.target, hop.use_ssl, hop.options
 
 
 async def _connect_once(
@@ -187,7 +213,15 @@ async def _connect_once(
 async def _open_stream(
     target: _Target, use_ssl: bool | ssl.SSLContext, options: ClientOptions
 ) -> Connected:
-    """The TCP, TLS or Unix stream to ``target``, ready for the opening handshake."""
+    """The TCP, TLS or Unix stream to ``target``, ready for the opening handshake.
+
+    Through a proxy (``options.proxy``: ws/_proxy.py) unless it is a Unix socket.
+    """
+    if options.proxy is not None and target.unix_path is None:
+        proxy = choose_proxy(options.proxy, target.host, target.port, bool(use_ssl))
+        if proxy is not None:
+            # Its errors name the proxy (ProxyError) or the server already.
+            return await connect_via_proxy(proxy, target.host, target.port, use_ssl, options)
     try:
         if target.unix_path is not None:
             connected = await connect_unix(target.unix_path)
@@ -421,12 +455,16 @@ def open_websocket(
             of settings as keyword arguments; giving both is a ``TypeError``.
         settings: Any other :class:`~ws.ClientOptions` field as a keyword
             argument (:class:`~ws.ClientSettings` lists them);
-            ``ping_interval=None`` turns keepalive off.
+            ``ping_interval=None`` turns keepalive off, ``proxy=None``
+            ignores the proxy environment variables, ``max_redirects=0``
+            follows no redirect.
 
     Raises:
-        HandshakeError: A network error, a timeout (:class:`ConnectionTimeout`,
-            :class:`DisconnectionTimeout`) or a rejection
-            (:class:`ConnectionRejected`) during the handshakes.
+        HandshakeError: A network error (:class:`ConnectFailed`; through a
+            proxy, :class:`ProxyError` when the proxy failed or refused), a
+            timeout (:class:`ConnectionTimeout`, :class:`DisconnectionTimeout`)
+            or a rejection (:class:`ConnectionRejected`; a redirect that may
+            not be followed, :class:`RedirectError`) during the handshakes.
     """
     opts = make_client_options(
         "open_websocket",

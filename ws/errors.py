@@ -15,7 +15,9 @@
      ├── HandshakeError                 trio-websocket's name: connecting or disconnecting failed
      │    ├── InvalidHandshake          (see above)
      │    ├── ConnectFailed             TCP/TLS connection failed (also an OSError)
+     │    │    └── ProxyError           the proxy could not be reached or refused the tunnel
      │    ├── ConnectionRejected        the server answered with a non-101 status
+     │    │    └── RedirectError        with a redirect the client must not follow
      │    ├── ConnectionTimeout         connect_timeout expired
      │    └── DisconnectionTimeout      disconnect_timeout expired
      └── ConnectionClosed               the connection is closed or closing
@@ -52,6 +54,8 @@ __all__ = [
     "MessageTypeError",
     "NegotiationError",
     "ProtocolError",
+    "ProxyError",
+    "RedirectError",
     "RemoteProtocolError",
     "WebSocketError",
 ]
@@ -186,6 +190,30 @@ class ConnectFailed(HandshakeError, OSError):
     """
 
 
+class ProxyError(ConnectFailed):
+    """The proxy could not be reached, or it would not open a tunnel to the server.
+
+    Raised when the TCP (or TLS) connection to the proxy fails, when an HTTP
+    proxy answers ``CONNECT`` with a status other than 2xx (407: it wants
+    credentials, or rejected those in the proxy URL), and when a SOCKS proxy
+    refuses the request. Failures past the tunnel (TLS with the server, the
+    opening handshake) raise what they raise without a proxy.
+
+    Attributes:
+        status_code: The HTTP status an HTTP proxy answered ``CONNECT``
+            with; ``None`` for a SOCKS proxy and when the proxy could not be
+            reached or spoke no HTTP.
+        proxy: The proxy's URL, its password replaced with ``***``.
+    """
+
+    def __init__(self, *args: object, proxy: str = "", status_code: int | None = None) -> None:
+        # Keyword defaults: pickle and copy rebuild the error from its
+        # positional args, then restore these attributes.
+        super().__init__(*args)
+        self.proxy = proxy
+        self.status_code = status_code
+
+
 class ConnectionRejected(HandshakeError):
     """The server answered the opening handshake with a status other than 101.
 
@@ -214,6 +242,43 @@ class ConnectionRejected(HandshakeError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<status_code={self.status_code}>"
+
+
+class RedirectError(ConnectionRejected):
+    """The server redirected the opening handshake somewhere the client must not follow.
+
+    Raised for a ``Location`` that is not a WebSocket URL, a redirect from
+    ``wss://`` to ``ws://``, a redirect loop, or more than
+    ``max_redirects`` redirects. It is the :class:`ConnectionRejected` of
+    the last redirect answer (its ``status_code``, ``headers`` and
+    ``body``), so code that handles a rejected redirect keeps working; that
+    answer's own ConnectionRejected is its ``__cause__``.
+
+    Attributes:
+        chain: The URLs in order, without credentials: each one the client
+            tried, then the one it refused to follow, if the ``Location``
+            was a valid URL.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        chain: Sequence[str],
+        status_code: int,
+        headers: Headers = (),
+        body: bytes | None = None,
+    ) -> None:
+        super().__init__(status_code, headers, body)
+        self.message = message
+        self.chain: tuple[str, ...] = tuple(chain)
+        # Every argument, so that copy and pickle rebuild the error whole.
+        self.args = (message, self.chain, status_code, self.headers, body)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<status_code={self.status_code}, chain={self.chain!r}>"
 
 
 class ConnectionTimeout(HandshakeError):

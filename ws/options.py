@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import Final, Literal, TypedDict, TypeVar
 
@@ -267,8 +268,12 @@ class ClientOptions(_CommonOptions):
             as curl does (``HTTP_PROXY`` for ``ws://``, ``HTTPS_PROXY`` for
             ``wss://``, then ``ALL_PROXY``; ``NO_PROXY`` honoured; lower-case
             names too); a proxy URL (``http://``, ``https://``,
-            ``socks5://``, ``socks5h://``, ``socks4://``) uses that proxy;
-            ``None`` connects directly.
+            ``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``)
+            uses that proxy; ``None`` connects directly. ``ws+unix://`` and
+            ``wrap_client_stream`` never use one. See ``docs/proxies.md``.
+        proxy_ssl_context: The TLS configuration for an ``https://``
+            proxy (TLS to the proxy itself, not to the server); ``None``
+            verifies the proxy's certificate against the system's CAs.
         max_redirects: How many redirects (301, 302, 303, 307, 308) the
             opening handshake follows before giving up (0: none).
     """
@@ -284,6 +289,10 @@ class ClientOptions(_CommonOptions):
     )
     user_agent_header: str | None = attrs.field(default=DEFAULT_USER_AGENT, validator=_header_value)
     proxy: str | bool | None = attrs.field(default=True, validator=_proxy)
+    proxy_ssl_context: ssl.SSLContext | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(ssl.SSLContext)),
+    )
     max_redirects: int = attrs.field(default=10, validator=_int_or_inf)
 
     def extension_factories(self) -> list[ClientExtensionFactory]:
@@ -375,6 +384,7 @@ class ClientSettings(TypedDict, total=False):
     extensions: Iterable[ClientExtensionFactory]
     user_agent_header: str | None
     proxy: str | bool | None
+    proxy_ssl_context: ssl.SSLContext | None
     max_redirects: int
 
 

@@ -88,6 +88,27 @@ DIVERGENCES: Final[dict[str, Divergence]] = {
         theirs=lambda value: value is None,
         ours=lambda value: isinstance(value, str) and "permessage-deflate" in value,
     ),
+    "redirects-followed": Divergence(
+        what=(
+            "ws clients follow 301, 302, 303, 307 and 308 answers to the opening request "
+            "(at most max_redirects=10, never from wss:// to ws://); trio-websocket raises "
+            "ConnectionRejected."
+        ),
+        why="Services move; websockets and browsers follow redirects too.",
+        restore="max_redirects=0 on every client function",
+        theirs=lambda value: value == ("rejected", 302),
+        ours=lambda value: value == ("connected", "/new"),
+    ),
+    "proxy-from-environment": Divergence(
+        what=(
+            "ws clients connect through the proxy that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY "
+            "name (NO_PROXY honoured), as curl and websockets do; trio-websocket ignores them."
+        ),
+        why="Behind a corporate proxy, the environment is where the proxy is configured.",
+        restore="proxy=None on every client function",
+        theirs=lambda value: value == ("direct", "/new"),
+        ours=lambda value: value == ("through the proxy", "ProxyError"),
+    ),
     "product-headers": Divergence(
         what=(
             "ws servers send a Server header (trio-ws/<version> Python/<x.y>) on every "
