@@ -66,3 +66,21 @@ def test_quick_broadcast_prints_its_own_table() -> None:
         assert rows[mode][0].replace(".", "").isdigit(), rows[mode]
     if "websockets.trio broadcast" in rows:
         assert rows["ratio ws.broadcast / websockets.trio (speed)"][0].endswith("x")
+
+
+def test_stream_memory_streams_a_message_both_ways_and_reports_the_peak() -> None:
+    """bench/stream_memory.py streams one message each way and prints the RSS it took."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.stream_memory", "--size", "8MiB", "--piece", "16KiB"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "streaming 8 MiB in 16 KiB pieces, compression off"
+    for line, direction in zip(lines[1:], ("client -> server", "server -> client"), strict=True):
+        assert line.startswith(f"{direction}: 8,388,608 bytes in "), line
+        assert "MiB before, peak " in line, line

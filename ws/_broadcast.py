@@ -14,12 +14,15 @@ A broadcast walks the connections once, in one task, and sorts each one:
   with the same settings: they are made once per broadcast (one
   serialization; one compression per distinct compressor setting) and
   queued on each connection with :meth:`ws.protocol.Protocol.send_serialized`,
-  which checks the connection's state;
+  which checks the connection's state. A message that permessage-deflate
+  leaves uncompressed (smaller than the connection's ``threshold``, or
+  ``compress=False``) takes the frame of connections without extensions,
+  with or without context takeover: it does not touch the compressor;
 * *own frame*: client connections (each frame needs a fresh masking key),
-  permessage-deflate with context takeover (the frame depends on what the
-  connection sent before) and other extensions. They send through their
-  own writer, as :meth:`~ws.WebSocketConnection.send_message` does, in a
-  task of their own.
+  compressed messages on permessage-deflate with context takeover (the
+  frame depends on what the connection sent before) and other extensions.
+  They send through their own writer, as
+  :meth:`~ws.WebSocketConnection.send_message` does, in a task of their own.
 
 A shared frame goes out on the spot when the connection's write lock is
 free and its stream is a plain socket: the broadcast takes the lock
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Final, Literal
 
 import trio
@@ -94,6 +98,7 @@ async def broadcast(
     *,
     timeout: float = 5.0,
     on_slow: SlowPolicy = "close",
+    compress: bool | None = None,
 ) -> None:
     """Send one message to many connections at once; return when all took it or time is up.
 
@@ -139,10 +144,16 @@ async def broadcast(
             that take it at once get it).
         on_slow: ``"close"`` (default) or ``"skip"``, for a connection that
             did not take the message in time and got none of its bytes.
+        compress: As for :meth:`~ws.WebSocketConnection.send_message`, on
+            every connection that negotiated permessage-deflate: ``None``
+            follows each connection's threshold, ``True`` compresses,
+            ``False`` sends uncompressed (which lets every server
+            connection share one frame).
 
     Raises:
         MessageTypeError: ``message`` is neither str nor bytes-like (a
             :class:`TypeError`); raised before anything is sent.
+        TypeError: ``compress`` is not ``None``, ``True`` or ``False``.
         ValueError: ``timeout`` is negative or NaN, or ``on_slow`` is
             neither ``"close"`` nor ``"skip"``.
     """
@@ -158,6 +169,8 @@ async def broadcast(
         raise ValueError(f"timeout must be >= 0, not {timeout!r}")
     if on_slow != "close" and on_slow != "skip":
         raise ValueError(f"on_slow must be 'close' or 'skip', not {on_slow!r}")
+    if compress is not None and compress is not True and compress is not False:
+        raise TypeError(f"compress must be None, True or False, not {compress!r}")
     await _checkpoint_if_cancelled()
     deadline = trio.current_time() + timeout if math.isfinite(timeout) else math.inf
     close = on_slow == "close"
@@ -171,8 +184,10 @@ async def broadcast(
                 protocol, writer, reader, _ = sending_parts(connection)
                 if protocol.state is not _OPEN or reader.local_close is not None:
                     pass  # closed or closing: skipped
-                elif (key := _share_key(protocol)) is None:
+                elif (key := _share_key(protocol, len(payload), compress)) is None:
                     produce = protocol.send_text if text else protocol.send_binary
+                    if compress is not None:
+                        produce = partial(produce, compress=compress)
                     nursery.start_soon(_send_own, connection, produce, payload, deadline, close)
                 else:
                     frame = frames.get(key)
@@ -198,7 +213,7 @@ async def broadcast(
                     await _checkpoint_if_cancelled()
 
 
-def _share_key(protocol: Protocol) -> _Key | None:
+def _share_key(protocol: Protocol, size: int, compress: bool | None) -> _Key | None:
     # Which shared frame a connection can take, or None for its own frame.
     if protocol.side is not _SERVER:
         return None
@@ -207,12 +222,17 @@ def _share_key(protocol: Protocol) -> _Key | None:
         return _PLAIN
     if len(extensions) == 1:
         extension = extensions[0]
-        if type(extension) is PerMessageDeflate and extension.local_no_context_takeover:
-            return (
-                extension.local_max_window_bits,
-                extension.compression_level,
-                extension.mem_level,
-            )
+        if type(extension) is PerMessageDeflate:
+            if compress is False or (compress is None and size < extension.threshold):
+                # Left uncompressed, as PerMessageDeflate.encode would: the
+                # plain frame, and the compressor is not touched.
+                return _PLAIN
+            if extension.local_no_context_takeover:
+                return (
+                    extension.local_max_window_bits,
+                    extension.compression_level,
+                    extension.mem_level,
+                )
     return None
 
 

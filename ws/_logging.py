@@ -178,11 +178,13 @@ class FrameLoggingProtocol(Protocol):
         )
         return super()._receive_frame(frame)
 
-    def _send_frame(self, opcode: Opcode, payload: BytesLike, fin: bool = True) -> None:
+    def _send_frame(
+        self, opcode: Opcode, payload: BytesLike, fin: bool = True, compress: bool | None = None
+    ) -> None:
         self._log.debug(
             "sending %s frame, %d bytes, %s", opcode.name, len(payload), "fin" if fin else "not fin"
         )
-        super()._send_frame(opcode, payload, fin)
+        super()._send_frame(opcode, payload, fin, compress)
 
     def send_serialized(self, frame: bytes) -> None:
         """As :meth:`ws.protocol.Protocol.send_serialized`, logging the frame at DEBUG."""

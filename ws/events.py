@@ -34,6 +34,10 @@ class Fragment:
     first: bool
     final: bool
 
+    def __len__(self) -> int:
+        """The piece's size: characters for text, bytes for binary (what queues count)."""
+        return len(self.data)
+
 
 @attrs.define
 class Ping:

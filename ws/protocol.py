@@ -234,6 +234,9 @@ class Protocol:
     _peek_decoder: codecs.IncrementalDecoder | None = attrs.field(default=None, init=False)
     # Whether the last receive_data() stopped early with bytes left to parse.
     _more: bool = attrs.field(default=False, init=False)
+    # stream_messages() was called: messages go out as Fragment events,
+    # bounded frame by frame.
+    _streaming: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._client = self.side is Side.CLIENT
@@ -410,6 +413,40 @@ class Protocol:
             self._pending_armed = True
         return events
 
+    def stream_messages(self) -> Fragment | None:
+        """From now on, deliver messages in pieces: a :class:`~ws.events.Fragment` per data frame.
+
+        For a consumer that streams messages instead of holding them whole
+        (``assemble_messages=False`` from the start gives pieces too, but
+        keeps the limits of whole messages). A streamed message is never
+        held whole here, so ``max_message_size`` bounds each of its frames
+        (after inflating) rather than their sum, and ``max_fragments`` does
+        not apply: a consumer that assembles pieces applies them itself.
+        Calling it again does nothing.
+
+        Returns:
+            What was assembled of the message being received, as its first
+            fragment, when one is under way (the events to come continue
+            it); else ``None``.
+        """
+        if self._streaming or not self.assemble_messages:
+            return None
+        self._streaming = True
+        self.assemble_messages = False
+        first: Fragment | None = None
+        if self._in_opcode is not None:
+            data: str | bytes
+            if self._in_decoder is not None:
+                data = "".join(self._in_text)
+                self._in_text = []
+            else:
+                data = b"".join(self._in_parts)
+                self._in_parts = []
+            first = Fragment(data, True, False)
+            self._in_size = 0
+        self._set_limit()
+        return first
+
     def needs_writer(self) -> bool:
         """Whether something owed must be written or handled: data to send, a held error, a close."""
         return bool(self._out) or self._pending_armed or self._pending_error is not None or self.state is not _OPEN
@@ -494,7 +531,7 @@ class Protocol:
             if self._in_opcode is None:
                 raise RemoteProtocolError("continuation frame without a message to continue")
             self._in_count += 1
-            if self._in_count > self.max_fragments:
+            if self._in_count > self.max_fragments and not self._streaming:
                 raise MessageTooBig(f"message in more than {self.max_fragments} frames")
         elif self._in_opcode is not None:
             raise RemoteProtocolError(
@@ -540,7 +577,8 @@ class Protocol:
         limit = self.max_message_size
         if limit is not None and size > limit:
             raise MessageTooBig(f"message of more than {limit} bytes")
-        self._in_size = size
+        if not self._streaming:  # a streamed message is bounded frame by frame
+            self._in_size = size
         decoder = self._in_decoder
         text: str | None = None
         completed = -1
@@ -561,7 +599,9 @@ class Protocol:
                 self._events.append(Message(data))
                 completed = len(data)
         else:
-            self._events.append(Fragment(payload if text is None else text, first, fin))
+            piece = payload if text is None else text
+            self._events.append(Fragment(piece, first, fin))
+            completed = len(piece)  # counts against receive_data()'s bounds
         if fin:
             self._in_opcode = None
             self._in_decoder = None
@@ -599,12 +639,20 @@ class Protocol:
 
     # -- sending ---------------------------------------------------------
 
-    def send_text(self, data: str | BytesLike, fin: bool = True) -> None:
+    def send_text(
+        self, data: str | BytesLike, fin: bool = True, compress: bool | None = None
+    ) -> None:
         """Send a text message, or its first fragment when ``fin`` is false.
 
         Args:
             data: The text; ``bytes`` are sent as they are and must be UTF-8.
             fin: Whether this frame ends the message.
+            compress: ``None`` follows the negotiated extensions' policy
+                (permessage-deflate: compress unless the whole message is
+                below its threshold); ``True`` compresses, ``False`` sends
+                uncompressed. Decided here for the whole message: its
+                continuations follow. Without a compression extension
+                negotiated, nothing is compressed whatever it says.
 
         Raises:
             LocalProtocolError: The connection is not open, or a fragmented
@@ -612,17 +660,29 @@ class Protocol:
         """
         self._start_message(_TEXT, fin)
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        self._send_frame(_TEXT, payload, fin)
+        self._send_frame(_TEXT, payload, fin, compress)
 
-    def send_binary(self, data: BytesLike, fin: bool = True) -> None:
+    def send_binary(
+        self, data: BytesLike, fin: bool = True, compress: bool | None = None
+    ) -> None:
         """Send a binary message, or its first fragment when ``fin`` is false.
+
+        Args:
+            data: The bytes.
+            fin: Whether this frame ends the message.
+            compress: As for :meth:`send_text`.
 
         Raises:
             LocalProtocolError: The connection is not open, or a fragmented
                 message is still being sent.
         """
         self._start_message(_BINARY, fin)
-        self._send_frame(_BINARY, data, fin)
+        self._send_frame(_BINARY, data, fin, compress)
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a message sent in fragments is under way (its final frame not sent)."""
+        return self._out_opcode is not None
 
     def send_continuation(self, data: str | BytesLike, fin: bool) -> None:
         """Send the next fragment of the message started by ``send_text``/``send_binary``.
@@ -651,7 +711,9 @@ class Protocol:
             frame: One final, unmasked TEXT or BINARY frame, with the RSV
                 bits and payload this connection's extensions would have
                 produced for it from a fresh context (none, or
-                permessage-deflate without context takeover).
+                permessage-deflate without context takeover), or one that
+                leaves them untouched (an uncompressed message, which
+                permessage-deflate allows with any context).
 
         Raises:
             LocalProtocolError: The connection is not open, a fragmented
@@ -760,7 +822,9 @@ class Protocol:
         if not fin:
             self._out_opcode = opcode
 
-    def _send_frame(self, opcode: Opcode, payload: BytesLike, fin: bool = True) -> None:
+    def _send_frame(
+        self, opcode: Opcode, payload: BytesLike, fin: bool = True, compress: bool | None = None
+    ) -> None:
         pipeline = self._pipeline
         mask = self.mask_key() if self._client else None
         if pipeline is None:
@@ -770,8 +834,12 @@ class Protocol:
                 # Head and body apart: a vectored write sends them without
                 # copying the body once more into one frame.
                 self._out += serialize_parts(opcode, payload, fin, 0, mask)
-        else:
+        elif compress is None:
             frame = pipeline.encode(Frame(opcode, bytes(payload), fin))
+            self._out.append(serialize_frame(frame, mask))
+        else:
+            # The sender's choice, for a message's first frame only.
+            frame = pipeline.encode_message(Frame(opcode, bytes(payload), fin), compress)
             self._out.append(serialize_frame(frame, mask))
 
     def _send_close_frame(self, code: int | None, reason: str | None) -> None:

@@ -49,11 +49,12 @@ connection (1006), as a cut ``send_all`` breaks a ``SocketStream``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Final
+from typing import Final, NoReturn, TypeVar, cast
 
 import attrs
 import trio
@@ -61,16 +62,18 @@ import trio
 from ws._logging import Log
 from ws.connection._keepalive import Keepalive
 from ws.connection._pings import PendingPing, Pings
-from ws.connection._queue import MessageQueue, QueueClosed
+from ws.connection._queue import Item, MessageQueue, QueueClosed
 from ws.connection._reader import Reader
 from ws.connection._writer import Writer
 from ws.errors import ConnectionClosed, LocalProtocolError, MessageTypeError
+from ws.events import Fragment
 from ws.extensions.base import Extension
 from ws.frames.close import CloseReason, serialize_close
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, Side, State
 from ws.transports.endpoint import Address
 from ws.transports.fastio import YIELD_EVERY, Budget, ByteIO, run_budget
+from ws.typing import BytesLike
 
 __all__ = ["WebSocketConnection", "assemble", "reader_of", "sending_parts"]
 
@@ -78,6 +81,9 @@ _OPEN = State.OPEN
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 _cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _RECEIVE_SIZE = 65536
+# How long a send_message_fragments() cut short waits for its 1011 to go out.
+_INTERRUPT_GRACE: Final = 1.0
+_P = TypeVar("_P", str | BytesLike, BytesLike)
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
 
@@ -114,6 +120,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
     _budget: Budget
     #: A process-wide number, as trio-websocket gives one (``str()`` shows it).
     _id: int = attrs.field(factory=lambda: next(_CONNECTION_IDS), init=False)
+    # Set while send_message_fragments() sends a message; other sends wait for it.
+    _fragmenting: trio.Event | None = attrs.field(default=None, init=False)
 
     @property
     def id(self) -> str:
@@ -195,31 +203,61 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
     # -- messages -------------------------------------------------------------
 
-    async def send_message(self, message: str | bytes | bytearray | memoryview) -> None:
+    async def send_message(
+        self, message: str | bytes | bytearray | memoryview, *, compress: bool | None = None
+    ) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
         A send cancelled before its frame was made has no effect; one cut
         short while writing breaks the connection (see the module docs).
 
+        Args:
+            message: The message.
+            compress: Whether to compress it, when permessage-deflate was
+                negotiated. ``None`` (the default) follows the connection's
+                policy: compress unless the message is smaller than the
+                extension's ``threshold`` (64 bytes by default). ``True``
+                compresses even a small message; ``False`` sends it
+                uncompressed, which RFC 7692 allows for any message. Without
+                permessage-deflate (the peer declined it, or compression is
+                off) nothing is compressed and ``True`` is not an error.
+
         Raises:
             ConnectionClosed: The connection is closed or closing.
             MessageTypeError: ``message`` is neither str nor bytes-like
                 (a :class:`TypeError` and a :class:`ValueError`).
+            TypeError: ``compress`` is not ``None``, ``True`` or ``False``.
         """
         protocol = self._protocol
         if protocol.state is not _OPEN:
             await trio.lowlevel.checkpoint()
             raise self._reader.closed_error()
         # The coroutine made here and awaited below: no functools.partial per message.
-        if isinstance(message, str):
-            sending = self._writer.send(protocol.send_text, message)
+        if compress is None:
+            if isinstance(message, str):
+                sending = self._writer.send(protocol.send_text, message)
+            elif isinstance(message, (bytes, bytearray, memoryview)):
+                sending = self._writer.send(protocol.send_binary, message)
+            else:
+                raise MessageTypeError(
+                    f"a message is str or bytes-like, not {type(message).__name__}"
+                )
+        elif compress is not True and compress is not False:
+            raise TypeError(f"compress must be None, True or False, not {compress!r}")
+        elif isinstance(message, str):
+            sending = self._writer.send(protocol.send_text, message, True, compress)
         elif isinstance(message, (bytes, bytearray, memoryview)):
-            sending = self._writer.send(protocol.send_binary, message)
+            sending = self._writer.send(protocol.send_binary, message, True, compress)
         else:
             raise MessageTypeError(f"a message is str or bytes-like, not {type(message).__name__}")
         try:
             await sending
         except LocalProtocolError:
+            fragmenting = self._fragmenting
+            if fragmenting is not None and protocol.state is _OPEN:
+                # send_message_fragments() is sending a message: this one goes after it.
+                await fragmenting.wait()
+                return await self.send_message(message, compress=compress)
             raise self._reader.closed_error() from None  # closed while waiting to write
 
     async def _send(self, produce: Callable[[], object] | None) -> None:
@@ -252,12 +290,220 @@ class WebSocketConnection(trio.abc.AsyncResource):
             budget.ops += 1
             if budget.ops >= YIELD_EVERY:
                 await budget.yield_now()
+            if isinstance(message, Fragment):
+                return await self._assemble(message)
             return message
         try:
-            return await queue.wait_and_take()
+            message = await queue.wait_and_take()
         except QueueClosed:
             error = self._reader.closed_error()
             raise error from error.__cause__
+        if isinstance(message, Fragment):
+            return await self._assemble(message)
+        return message
+
+    async def _next_item(self) -> Item:
+        # get_message() without its fast paths, for any item: a whole
+        # message or a piece of a streamed one.
+        await _checkpoint_if_cancelled()
+        item = self._queue.take()
+        if item is None and self._protocol.has_pending_input:
+            item = self._reader.take_buffered()
+        if item is not None:
+            await self._budget.spend()
+            return item
+        try:
+            return await self._queue.wait_and_take()
+        except QueueClosed:
+            error = self._reader.closed_error()
+            raise error from error.__cause__
+
+    async def _skip_rest(self, item: Item) -> Item:
+        # The item after the rest of a streamed message left early, if
+        # ``item`` is a piece of it (a piece other than the first).
+        while type(item) is Fragment and not item.first:
+            while not item.final:
+                item = await self._next_item()
+                assert type(item) is Fragment
+            item = await self._next_item()
+        return item
+
+    async def _assemble(self, piece: Fragment) -> str | bytes:
+        # get_message() found pieces (get_message_fragments() was called on
+        # this connection): the rest of a message whose streaming was left
+        # early is skipped; the next message is assembled, within
+        # max_message_size and max_fragments.
+        item = await self._skip_rest(piece)
+        if not isinstance(item, Fragment):
+            return item
+        pieces = [item.data]
+        size = len(item.data)
+        protocol = self._protocol
+        limit = protocol.max_message_size
+        while not item.final:
+            item = await self._next_item()
+            assert type(item) is Fragment
+            pieces.append(item.data)
+            size += len(item.data)
+            if limit is not None and size > limit:
+                await self._refuse(f"message bigger than the limit of {limit} bytes")
+            if len(pieces) > protocol.max_fragments:
+                await self._refuse(f"message in more than {protocol.max_fragments} frames")
+        if isinstance(pieces[0], str):
+            return "".join(cast("list[str]", pieces))
+        return b"".join(cast("list[bytes]", pieces))
+
+    async def _refuse(self, reason: str) -> NoReturn:
+        # A message assembled from pieces broke a limit: close with 1009.
+        self._reader.fail(CloseCode.MESSAGE_TOO_BIG, reason)
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(None)
+        raise self._reader.closed_error()
+
+    def get_message_fragments(self) -> AsyncIterator[str | bytes]:
+        """Iterate over the next message's pieces as they arrive, without assembling them.
+
+        ``async for piece in connection.get_message_fragments():`` gets
+        ``str`` pieces for a text message (decoded and validated; a piece
+        may be empty where a character straddles two frames) and bytes for
+        a binary one, one per frame, and ends after the message's last
+        piece. What is held at a time is bounded by the frame size and the
+        queue (``message_queue_bytes``), not by the message's size.
+
+        From the first call on, the connection receives every message in
+        pieces, so that none is held whole before the next call comes:
+        ``max_message_size`` then bounds each frame (after inflating) of a
+        streamed message rather than their sum, and ``max_fragments`` does
+        not apply to it. :meth:`get_message` still works and applies both
+        limits as it joins the pieces. Call it before the message arrives
+        (before the peer can send it, as a handler that starts with it
+        does): what was received of a message before the first call was
+        held whole, within ``max_message_size``, and comes as one piece;
+        so does a message queued whole before it.
+
+        Leave the loop early and the rest of that message is skipped by the
+        next :meth:`get_message` or ``get_message_fragments()``; or refuse
+        it with ``await connection.aclose(1009)``. Use one consumer at a
+        time.
+
+        Raises:
+            ConnectionClosed: (From the iteration.) The connection closed
+                before or during the message.
+        """
+        first = self._protocol.stream_messages()
+        if first is not None:
+            self._queue.append_now(first)
+        return _Pieces(self)
+
+    async def _first_piece(self) -> Item:
+        while True:
+            item = await self._next_item()
+            if not isinstance(item, Fragment) or item.first:
+                return item
+            # The rest of a message whose streaming was left early: skip it.
+            while not item.final:
+                item = await self._next_item()
+                assert isinstance(item, Fragment)
+
+    async def send_message_fragments(
+        self,
+        fragments: Iterable[str | BytesLike] | AsyncIterable[str | BytesLike],
+        *,
+        compress: bool | None = None,
+    ) -> None:
+        """Send one message made of ``fragments``, one frame per piece, as they come.
+
+        ``fragments`` is an iterable or async iterable of ``str`` pieces (a
+        text message) or bytes-like pieces (binary); only one piece is held
+        at a time, so a message of any size can be sent from a file or a
+        generator. An empty iterable sends nothing. Other sends wait until
+        the message is complete; pings, pongs and a close may go between
+        its frames. Pull pieces that need I/O from an async iterable: a
+        plain iterable runs in this task, between the frames.
+
+        If ``fragments`` raises, the piece types are mixed, or the call is
+        cancelled, after the first frame went out, the message cannot be
+        completed: the connection fails with 1011 and the exception
+        propagates.
+
+        Args:
+            fragments: The pieces.
+            compress: As for :meth:`send_message`, decided for the whole
+                message: ``None`` compresses it when permessage-deflate was
+                negotiated (its size is not known in advance, so the
+                extension's threshold does not apply).
+
+        Raises:
+            ConnectionClosed: The connection is closed or closes meanwhile.
+            MessageTypeError: A piece is neither str nor bytes-like, or
+                its type differs from the first piece's.
+        """
+        protocol = self._protocol
+        while self._fragmenting is not None:  # one fragmented message at a time
+            await self._fragmenting.wait()
+        if protocol.state is not _OPEN:
+            await trio.lowlevel.checkpoint()
+            raise self._reader.closed_error()
+        source = _source_of(fragments)
+        done = self._fragmenting = trio.Event()
+        started = False
+        text = False
+        try:
+            while (piece := await _next_piece(source)) is not None:
+                if not started:
+                    if isinstance(piece, str):
+                        text = True
+                    elif not isinstance(piece, (bytes, bytearray, memoryview)):
+                        raise MessageTypeError(
+                            f"a piece of a message is str or bytes-like, not {type(piece).__name__}"
+                        )
+                    if text:
+                        await self._send_first(protocol.send_text, piece, compress)
+                    else:
+                        await self._send_first(protocol.send_binary, cast(BytesLike, piece), compress)
+                    started = True
+                else:
+                    if isinstance(piece, str) is not text or not isinstance(
+                        piece, (str, bytes, bytearray, memoryview)
+                    ):
+                        raise MessageTypeError(
+                            f"every piece of a {'text' if text else 'binary'} message is "
+                            f"{'str' if text else 'bytes-like'}, not {type(piece).__name__}"
+                        )
+                    await self._send_piece(protocol.send_continuation, piece, False)
+            if started:
+                await self._send_piece(protocol.send_continuation, "" if text else b"", True)
+        except BaseException:
+            if started and protocol.state is _OPEN and protocol.sending_fragments:
+                # The peer holds part of a message that cannot be finished.
+                self._reader.fail(CloseCode.INTERNAL_ERROR, "the message being sent was interrupted")
+                with trio.CancelScope(shield=True), trio.move_on_after(_INTERRUPT_GRACE):
+                    with contextlib.suppress(ConnectionClosed):
+                        await self._send(None)
+            raise
+        finally:
+            self._fragmenting = None
+            done.set()
+
+    async def _send_first(
+        self, send: Callable[[_P, bool, bool | None], None], piece: _P, compress: bool | None
+    ) -> None:
+        try:
+            await self._writer.send(send, piece, False, compress)
+        except LocalProtocolError:
+            if self._protocol.state is not _OPEN:
+                raise self._reader.closed_error() from None  # closed meanwhile
+            raise
+
+    async def _send_piece(
+        self, send: Callable[[_P, bool], None], piece: _P, fin: bool
+    ) -> None:
+        try:
+            await self._writer.send(send, piece, fin)
+        except LocalProtocolError:
+            if self._protocol.state is not _OPEN:
+                raise self._reader.closed_error() from None  # closed meanwhile
+            raise
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         return self._iterate()
@@ -427,6 +673,63 @@ class WebSocketConnection(trio.abc.AsyncResource):
         closed = self.closed
         state = "open" if closed is None else f"closed {closed.code} ({closed.name})"
         return f"<WebSocketConnection {side} {self._remote} {self._path!r} {state}>"
+
+
+@attrs.define(eq=False)
+class _Pieces:
+    """What :meth:`WebSocketConnection.get_message_fragments` returns."""
+
+    _connection: WebSocketConnection
+    _started: bool = False
+    _done: bool = False
+
+    def __aiter__(self) -> _Pieces:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        if self._done:
+            raise StopAsyncIteration
+        connection = self._connection
+        if self._started:
+            item = await connection._next_item()
+        else:
+            item = await connection._first_piece()
+            self._started = True
+        if isinstance(item, Fragment):
+            self._done = item.final
+            return item.data
+        self._done = True  # a message queued whole before the call
+        return item
+
+
+def _source_of(
+    fragments: Iterable[str | BytesLike] | AsyncIterable[str | BytesLike],
+) -> Iterator[str | BytesLike] | AsyncIterator[str | BytesLike]:
+    if isinstance(fragments, (str, bytes, bytearray, memoryview)):
+        raise MessageTypeError(
+            "send_message_fragments() takes an iterable of pieces, not one "
+            f"{type(fragments).__name__}: use send_message() for a whole message"
+        )
+    if isinstance(fragments, AsyncIterable):
+        return aiter(fragments)
+    if isinstance(fragments, Iterable):
+        return iter(fragments)
+    raise MessageTypeError(
+        f"send_message_fragments() takes an iterable or async iterable, "
+        f"not {type(fragments).__name__}"
+    )
+
+
+async def _next_piece(
+    source: Iterator[str | BytesLike] | AsyncIterator[str | BytesLike],
+) -> str | BytesLike | None:
+    """The next piece from ``source``, or ``None`` at its end."""
+    if isinstance(source, AsyncIterator):
+        try:
+            return await anext(source)
+        except StopAsyncIteration:
+            return None
+    return next(source, None)
 
 
 def assemble(

@@ -8,7 +8,11 @@ from collections.abc import Iterable
 import attrs
 import trio
 
+from ws.events import Fragment
 from ws.transports.fastio import Budget
+
+#: What the queue holds: whole messages, and the pieces of a streamed one.
+Item = str | bytes | Fragment
 
 __all__ = ["MessageQueue", "QueueClosed"]
 
@@ -42,9 +46,9 @@ class MessageQueue:
     _max_bytes: float
     _budget: Budget
     # A list, not a deque: an empty deque takes 600 bytes, and the queue is short.
-    _messages: list[str | bytes] = attrs.Factory(list)
+    _messages: list[Item] = attrs.Factory(list)
     _bytes: int = 0
-    _in_hand: str | bytes | None = None
+    _in_hand: Item | None = None
     #: Whether :meth:`close` was called (read it; an attribute, not a
     #: property: consumers read it per message).
     closed: bool = attrs.field(default=False, init=False)
@@ -95,11 +99,11 @@ class MessageQueue:
             return 0, 0
         return self._max_messages - len(self._messages) + 1, self._max_bytes - self._bytes
 
-    def put(self, message: str | bytes) -> None:
+    def put(self, message: Item) -> None:
         """Queue ``message``, or hold it in hand if it does not fit (the reader then waits)."""
         self.put_many((message,))
 
-    def put_many(self, batch: Iterable[str | bytes]) -> None:
+    def put_many(self, batch: Iterable[Item]) -> None:
         """:meth:`put` each message of ``batch`` in order (one call for a parsed batch).
 
         The batch must fit in :meth:`room`: only its last message may be left
@@ -121,7 +125,26 @@ class MessageQueue:
         if self._consumers:
             self._wake_consumers()
 
-    async def get(self) -> str | bytes:
+    def append_now(self, item: Item) -> None:
+        """Queue ``item`` last, after the one in hand, even beyond the bounds.
+
+        For the piece :meth:`ws.protocol.Protocol.stream_messages` hands
+        over once per connection: what was assembled of a message before
+        it went to pieces, already bounded by ``max_message_size``.
+        """
+        if self.closed:
+            return
+        in_hand = self._in_hand
+        if in_hand is not None:
+            self._in_hand = None
+            self._messages.append(in_hand)
+            self._bytes += len(in_hand)
+        self._messages.append(item)
+        self._bytes += len(item)
+        if self._consumers:
+            self._wake_consumers()
+
+    async def get(self) -> Item:
         """Take the next message, waiting for one.
 
         Raises:
@@ -134,7 +157,7 @@ class MessageQueue:
         await self._budget.spend()
         return message
 
-    async def wait_and_take(self) -> str | bytes:
+    async def wait_and_take(self) -> Item:
         """Wait for the next message and take it (always a schedule point).
 
         For a caller that checked for cancellation and found nothing to
@@ -157,7 +180,7 @@ class MessageQueue:
             raise QueueClosed
         return message
 
-    def take(self) -> str | bytes | None:
+    def take(self) -> Item | None:
         """Take the next message if one waits (and the queue is open), else ``None``.
 
         No checkpoint and no budget: for a caller that checked for

@@ -65,7 +65,7 @@ from ws.connection._pings import Pings
 from ws.connection._queue import MessageQueue
 from ws.connection._writer import Writer
 from ws.errors import ConnectionClosed, ConnectionTimeout, LocalProtocolError
-from ws.events import Event, Message, Pong
+from ws.events import Event, Fragment, Message, Pong
 from ws.frames.close import CloseReason
 from ws.frames.frame import CloseCode
 from ws.protocol import Protocol, State
@@ -281,7 +281,7 @@ class Reader:
 
     # -- parsing -----------------------------------------------------------------
 
-    def take_buffered(self) -> str | bytes | None:
+    def take_buffered(self) -> str | bytes | Fragment | None:
         """For a consumer that found the queue empty: parse buffered bytes.
 
         Parses up to one message more than the queue has room for and
@@ -304,8 +304,8 @@ class Reader:
             events = protocol.receive_buffered(max_messages + 1, max_bytes)
         else:
             events = context.run(protocol.receive_buffered, max_messages + 1, max_bytes)
-        first: str | bytes | None = None
-        rest: list[str | bytes] = []
+        first: str | bytes | Fragment | None = None
+        rest: list[str | bytes | Fragment] = []
         for event in events:
             if type(event) is Message:
                 if first is None:
@@ -314,6 +314,11 @@ class Reader:
                     rest.append(event.data)
             elif type(event) is Pong:
                 self._on_pong(event.payload)
+            elif type(event) is Fragment:  # a message being streamed: queued as it is
+                if first is None:
+                    first = event
+                else:
+                    rest.append(event)
         if rest:
             queue.put_many(rest)
         if not protocol.has_pending_input or protocol.needs_writer():
@@ -332,12 +337,14 @@ class Reader:
         self._dispatch(protocol.events_received())
 
     def _dispatch(self, events: list[Event]) -> None:
-        messages: list[str | bytes] = []
+        messages: list[str | bytes | Fragment] = []
         for event in events:
             if type(event) is Message:
                 messages.append(event.data)
             elif type(event) is Pong:
                 self._on_pong(event.payload)
+            elif type(event) is Fragment:  # a message being streamed: queued as it is
+                messages.append(event)
             # Ping and Close: the protocol queued the answer.
         if messages:
             self._queue.put_many(messages)

@@ -66,6 +66,29 @@ class Extension(abc.ABC):
             The frame to put on the wire (possibly ``frame`` itself).
         """
 
+    def encode_message(self, frame: Frame, compress: bool) -> Frame:
+        """Transform the first frame of a message whose sender chose whether to compress it.
+
+        ``send_message(..., compress=True/False)`` sends the first frame of
+        its message through this method instead of :meth:`encode`; the
+        message's other frames, and every frame of a message sent with
+        ``compress=None``, go through :meth:`encode`. An extension that
+        compresses messages (permessage-deflate) overrides it to follow
+        the choice for the whole message. The default ignores the choice
+        and calls :meth:`encode`, so extensions written before it existed
+        keep working unchanged.
+
+        Args:
+            frame: The first TEXT or BINARY frame of a message, unmasked.
+            compress: ``True`` to compress the message even where the
+                extension's own policy would not (e.g. below a size
+                threshold); ``False`` to send it uncompressed.
+
+        Returns:
+            The frame to put on the wire (possibly ``frame`` itself).
+        """
+        return self.encode(frame)
+
     @abc.abstractmethod
     def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
         """Transform a frame we received.

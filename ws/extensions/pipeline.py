@@ -30,6 +30,10 @@ def _decode_nothing(frame: Frame, *, max_size: int | None = None) -> Frame:
     return frame
 
 
+def _encode_message_nothing(frame: Frame, compress: bool) -> Frame:
+    return frame
+
+
 def _chain_encoders(extensions: tuple[Extension, ...]) -> Callable[[Frame], Frame]:
     encoders = tuple(extension.encode for extension in extensions)
 
@@ -39,6 +43,19 @@ def _chain_encoders(extensions: tuple[Extension, ...]) -> Callable[[Frame], Fram
         return frame
 
     return encode
+
+
+def _chain_message_encoders(
+    extensions: tuple[Extension, ...],
+) -> Callable[[Frame, bool], Frame]:
+    encoders = tuple(extension.encode_message for extension in extensions)
+
+    def encode_message(frame: Frame, compress: bool) -> Frame:
+        for encoder in encoders:
+            frame = encoder(frame, compress)
+        return frame
+
+    return encode_message
 
 
 def _chain_decoders(extensions: tuple[Extension, ...]) -> _Decoder:
@@ -87,6 +104,11 @@ class ExtensionPipeline:
         active: Whether there is any extension at all.
         encode: ``encode(frame) -> Frame``: transforms a frame we are about
             to send (see :meth:`ws.extensions.Extension.encode`).
+        encode_message: ``encode_message(frame, compress) -> Frame``:
+            transforms the first frame of a message whose sender chose
+            whether to compress it (``send_message(..., compress=...)``);
+            each extension gets the choice (see
+            :meth:`ws.extensions.Extension.encode_message`).
         decode: ``decode(frame, *, max_size=None) -> Frame``: transforms a
             frame we received (see :meth:`ws.extensions.Extension.decode`).
             ``max_size`` is passed unchanged to every extension.
@@ -103,6 +125,7 @@ class ExtensionPipeline:
     rsv_mask: int = attrs.field(init=False)
     active: bool = attrs.field(init=False)
     encode: Callable[[Frame], Frame] = attrs.field(init=False, repr=False)
+    encode_message: Callable[[Frame, bool], Frame] = attrs.field(init=False, repr=False)
     decode: _Decoder = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -123,10 +146,13 @@ class ExtensionPipeline:
         self.active = bool(self.extensions)
         if not self.extensions:
             self.encode = _encode_nothing
+            self.encode_message = _encode_message_nothing
             self.decode = _decode_nothing
         elif len(self.extensions) == 1:
             self.encode = self.extensions[0].encode
+            self.encode_message = self.extensions[0].encode_message
             self.decode = self.extensions[0].decode
         else:
             self.encode = _chain_encoders(self.extensions)
+            self.encode_message = _chain_message_encoders(self.extensions)
             self.decode = _chain_decoders(self.extensions)
