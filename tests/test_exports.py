@@ -64,3 +64,14 @@ def test_broadcast_is_exported() -> None:
 
     assert ws.broadcast is sys.modules["ws._broadcast"].broadcast
     assert "broadcast" in ws.__all__
+
+
+def test_the_connection_shows_only_its_api() -> None:
+    """help(ws.WebSocketConnection) lists the API, none of the machinery that builds connections."""
+    public = {name for name in dir(ws.WebSocketConnection) if not name.startswith("_")}
+    assert public == {
+        "aclose", "close_timed_out", "closed", "extensions", "get_message",
+        "get_message_fragments", "handshake_headers", "id", "is_client", "is_server",
+        "local", "path", "ping", "pong", "remote", "send_message",
+        "send_message_fragments", "stream", "subprotocol",
+    }

@@ -14,6 +14,7 @@ import ws
 import ws.testing
 from ws._logging import FrameLoggingProtocol, Log, format_head
 from ws.builder import build_connection
+from ws.connection import reader_of
 from ws.connection._connection import sending_parts
 from ws.protocol import Protocol, Side
 from ws.transports.memory import memory_pair
@@ -144,7 +145,7 @@ async def test_closed_by_the_peer_abruptly_is_abnormal(
         await trio.aclose_forcefully(client.stream)
         with pytest.raises(ws.ConnectionClosed):
             await server.get_message()
-        await server.wait_reader_done()
+        await reader_of(server).wait_done()
     closed = closed_record(logs, server.id)
     assert (closed["code"], closed["name"], closed["side"]) == ("1006", "ABNORMAL_CLOSURE", "abnormal")
     closed = closed_record(logs, client.id)
@@ -456,7 +457,7 @@ async def test_records_over_tcp(logs: pytest.LogCaptureFixture) -> None:
                 await client.send_message("over tcp")
                 assert await client.get_message() == "over tcp"
             await done.wait()
-            await accepted[0].wait_reader_done()
+            await reader_of(accepted[0]).wait_done()
             nursery.cancel_scope.cancel()
     server_conn = accepted[0]
     connected = messages(logs, client.id)[0]
@@ -599,7 +600,7 @@ async def test_a_hostile_server_logs_nothing_above_info(
             assert code is not None
             with pytest.raises(ws.ConnectionClosed):
                 await client.get_message()
-            await client.wait_reader_done()
+            await reader_of(client).wait_done()
             closed = closed_record(logs, client.id)
             assert closed["code"] == code
         await trio.aclose_forcefully(client_end.stream)

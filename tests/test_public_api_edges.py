@@ -9,6 +9,7 @@ import trio
 
 import ws
 import ws.testing
+from ws.connection import reader_of, start_reader
 
 
 async def _echo_once(request: ws.WebSocketRequest) -> None:
@@ -89,7 +90,7 @@ async def test_repr_and_reader_misuse() -> None:
         assert "'/r'" in repr(server) and "open" in repr(server)
         async with trio.open_nursery() as nursery:
             with pytest.raises(ws.LocalProtocolError, match="already running"):
-                client.start_reader(nursery)
+                start_reader(client, nursery)
         with pytest.raises(ws.LocalProtocolError, match="before the reader starts"):
-            client.receive_early_data(b"late")
+            reader_of(client).add_early_data(b"late")
     assert "closed 1000" in repr(client)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import trio
 
 from ws._logging import FrameLoggingProtocol, Log
-from ws.connection import WebSocketConnection, assemble
+from ws.connection import WebSocketConnection, assemble, reader_of
 from ws.errors import HandshakeError, InvalidRequest, InvalidResponse
 from ws.extensions.base import Extension
 from ws.handshake.client import ClientHandshake, HandshakeAccepted, HandshakeRejected
@@ -97,7 +97,7 @@ def build_connection(
         log=log,
     )
     if trailing_data:
-        connection.receive_early_data(trailing_data)
+        reader_of(connection).add_early_data(trailing_data)
     return connection
 
 

@@ -31,7 +31,7 @@ from ws._logging import Log, where
 from ws._proxy import choose_proxy, connect_via_proxy
 from ws._redirect import REDIRECT_STATUSES, Redirects
 from ws.builder import build_connection, perform_client_handshake
-from ws.connection import WebSocketConnection, reader_of
+from ws.connection import WebSocketConnection, reader_of, start_reader
 from ws.errors import ConnectFailed, ConnectionRejected, ConnectionTimeout, DisconnectionTimeout
 from ws.handshake.headers import format_host
 from ws.options import (
@@ -289,7 +289,7 @@ async def client_handshake(
         close_timeout=None if options.disconnect_timeout == math.inf else options.disconnect_timeout,
         log=log,
     )
-    connection.start_reader(nursery)
+    start_reader(connection, nursery)
     if log.info_enabled:  # the arguments cost more than the check
         log.info(
             "connected to %s%s (remote %s, subprotocol %s, extensions %s)",

@@ -27,7 +27,7 @@ import trio
 from ws._groups import collapse_exception_groups
 from ws._logging import Log, where
 from ws.builder import build_connection, read_client_request
-from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection, reader_of
+from ws.connection import CLOSE_FRAME_GRACE, WebSocketConnection, reader_of, start_reader
 from ws.errors import (
     ConnectionClosed,
     HandshakeError,
@@ -186,7 +186,7 @@ class WebSocketRequest:
                 f"the client went away during the handshake: {exc!r}"
             )
             raise gone from exc
-        connection.start_reader(self._nursery)
+        start_reader(connection, self._nursery)
         log = self._log
         if log is not None and log.info_enabled:  # the arguments cost more than the check
             log.info(

@@ -75,7 +75,7 @@ from ws.transports.endpoint import Address
 from ws.transports.fastio import YIELD_EVERY, Budget, ByteIO, run_budget
 from ws.typing import BytesLike
 
-__all__ = ["WebSocketConnection", "assemble", "reader_of", "sending_parts"]
+__all__ = ["WebSocketConnection", "assemble", "reader_of", "sending_parts", "start_reader"]
 
 _OPEN = State.OPEN
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
@@ -645,26 +645,6 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 reader.abort()
                 await trio.aclose_forcefully(self._stream)
 
-    # -- the reader (for the modules that build connections) -------------------
-
-    def start_reader(self, nursery: trio.Nursery) -> None:
-        """Start the background task that reads from the stream, in ``nursery``.
-
-        The nursery must outlive the connection.
-        """
-        self._reader.start(nursery, name=f"ws reader {self._remote}")
-
-    async def wait_reader_done(self) -> None:
-        """Wait until the reader task has finished and closed the stream."""
-        await self._reader.wait_done()
-
-    def receive_early_data(self, data: bytes) -> None:
-        """Hand over bytes that arrived with the end of the opening handshake.
-
-        The reader processes them first, before it reads from the stream.
-        """
-        self._reader.add_early_data(data)
-
     def __str__(self) -> str:
         return f"{'client' if self.is_client else 'server'}-{self._id}"
 
@@ -793,6 +773,14 @@ def reader_of(connection: WebSocketConnection) -> Reader:
     return connection._reader
 
 
+def start_reader(connection: WebSocketConnection, nursery: trio.Nursery) -> None:
+    """Start the connection's reader task in ``nursery``, which must outlive the connection.
+
+    For the modules that build connections (client, server, testing); bytes
+    that came with the end of the opening handshake go first, through
+    ``reader_of(connection).add_early_data(data)``.
+    """
+    connection._reader.start(nursery, name=f"ws reader {connection._remote}")
 
 
 def sending_parts(connection: WebSocketConnection) -> tuple[Protocol, Writer, Reader, trio.abc.Stream]:
