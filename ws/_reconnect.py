@@ -349,10 +349,9 @@ async def connect_forever(
       is honoured, up to ``backoff.maximum``), the same for an HTTP
       proxy's answer to ``CONNECT`` (a 407 is final by default);
     * a connection lost or closed with 1001, 1006, 1011, 1012, 1013 or
-      1014 (``ws._reconnect.RECONNECT_CODES``), by the server or by a
-      keepalive timeout (1011), whether the handler let
-      :class:`~ws.ConnectionClosed` out or returned (``async for`` ends
-      quietly on 1001).
+      1014, by the server or by a keepalive timeout (1011), whether the
+      handler let :class:`~ws.ConnectionClosed` out or returned
+      (``async for`` ends quietly on 1001).
 
     Final:
 

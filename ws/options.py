@@ -314,6 +314,10 @@ class ClientOptions(_CommonOptions):
 class ServerOptions(_CommonOptions):
     """Everything a server connection can be configured with.
 
+    See :class:`ClientOptions` for the fields not listed here;
+    ``connect_timeout`` covers reading the client's request,
+    ``disconnect_timeout`` the closing handshake after the handler returns.
+
     Attributes:
         compression: ``"deflate"`` to accept permessage-deflate with default
             settings, a :class:`~ws.extensions.ServerPerMessageDeflateFactory`
@@ -332,9 +336,6 @@ class ServerOptions(_CommonOptions):
             ``None`` (the default) does not check.
         server_header: The ``Server`` header of every response (default
             ``trio-ws/<version> Python/<x.y>``); ``None`` sends none.
-        See :class:`ClientOptions` for the others; ``connect_timeout`` covers
-        reading the client's request, ``disconnect_timeout`` the closing
-        handshake after the handler returns.
     """
 
     compression: Compression = "deflate"

@@ -60,7 +60,7 @@ other end (the Autobahn TestSuite checks both):
   invalid byte early fails the connection at once (RFC 6455 section 8.1:
   "When an endpoint is to interpret a byte stream as UTF-8 but finds that
   the byte stream is not, in fact, a valid UTF-8 stream, that endpoint
-  MUST _Fail the WebSocket Connection_"). Compressed messages are checked
+  MUST *Fail the WebSocket Connection*"). Compressed messages are checked
   frame by frame, after inflating.
 
 Invariants: at most one close frame is sent; no frame is sent after it;

@@ -365,7 +365,7 @@ class PerMessageDeflate(Extension):
 
         Every data message is compressed, whether it is sent whole or
         fragment by fragment, except a whole message (a first frame with
-        FIN) of fewer than :attr:`threshold` bytes, which goes as it is.
+        FIN) of fewer than ``threshold`` bytes, which goes as it is.
         The first frame decides for the message: its continuations follow
         it. Each compressed fragment is flushed so the peer can inflate it
         as soon as it arrives.
@@ -401,7 +401,7 @@ class PerMessageDeflate(Extension):
         """Start a message compressed or not, as its sender chose, whatever its size.
 
         ``compress=True`` compresses a message even below
-        :attr:`threshold`; ``compress=False`` sends it uncompressed (RSV1
+        ``threshold``; ``compress=False`` sends it uncompressed (RSV1
         clear), which leaves the compression context as it was. The
         message's continuations, sent through :meth:`encode`, follow.
 
@@ -795,7 +795,7 @@ def enable_client_permessage_deflate(
         factories: The factories configured so far, or ``None`` for none.
 
     Returns:
-        A new list: ``factories`` followed by
+        A new list, ``factories`` followed by
         ``ClientPerMessageDeflateFactory()``, unless ``factories`` already
         offers permessage-deflate, in which case it is returned unchanged.
     """
@@ -814,7 +814,7 @@ def enable_server_permessage_deflate(
         factories: The factories configured so far, or ``None`` for none.
 
     Returns:
-        A new list: ``factories`` followed by
+        A new list, ``factories`` followed by
         ``ServerPerMessageDeflateFactory()``, unless ``factories`` already
         accepts permessage-deflate, in which case it is returned unchanged.
     """

@@ -99,8 +99,8 @@ class ExtensionPipeline:
             must reject a frame with any other RSV bit set (RFC 6455
             section 5.2: "If a nonzero value is received and none of the
             negotiated extensions defines the meaning of such a nonzero
-            value, the receiving endpoint MUST _Fail the WebSocket
-            Connection_").
+            value, the receiving endpoint MUST *Fail the WebSocket
+            Connection*").
         active: Whether there is any extension at all.
         encode: ``encode(frame) -> Frame``: transforms a frame we are about
             to send (see :meth:`ws.extensions.Extension.encode`).
