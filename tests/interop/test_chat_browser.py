@@ -26,8 +26,14 @@ from examples.chat import app as chat
 from tests.interop.harness import find_program, require, run_peer
 from tests.interop.test_chromium import CHROMIUM_HINT, chromium_argv
 
-#: Seconds for the whole run, Chromium's start in a fresh profile included.
-RUN_TIMEOUT = 45
+#: Seconds for the whole run, Chromium's starts in fresh profiles included.
+RUN_TIMEOUT = 75
+#: Seconds for one Chromium start to load the page and join the room. On a
+#: loaded machine a first start in a fresh profile has twice taken longer
+#: than 35 s (and joined in about one second when run again), so a start that
+#: does not join in time is given one more try, in a new profile; the
+#: library's side is the same either way.
+JOIN_TIMEOUT = 25
 #: Seconds for one step once the browser is up.
 STEP = 10
 ROOM = "garden ✓"
@@ -88,8 +94,6 @@ async def test_the_chat_page_in_chromium_receives_a_broadcast_and_answers(
 ) -> None:
     """Chromium loads the chat page from ws, joins a room, gets a Python client's message, answers."""
     caplog.set_level(logging.INFO, logger="ws")  # on failure, shows what the server saw
-    profile = tmp_path / "profile"
-    profile.mkdir()
     env = {**os.environ, "HOME": str(tmp_path)}  # keep Chromium out of the real home
     with trio.fail_after(RUN_TIMEOUT):
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -103,21 +107,32 @@ async def test_the_chat_page_in_chromium_receives_a_broadcast_and_answers(
                 assert (welcome["room"], welcome["members"]) == (ROOM, 1)
 
                 query = urllib.parse.urlencode({"room": ROOM, "probe": HELLO})
-                argv = chromium_argv(chromium, profile, f"http://127.0.0.1:{port}/?{query}", None)
-                async with run_peer(argv, tmp_path / "chromium.stderr", env=env, capture_stdout=False):
-                    joined = await receive_json(python, timeout=RUN_TIMEOUT - STEP)
-                    assert joined["type"] == "join" and joined["members"] == 2, joined
-                    browser = joined["who"]
+                for attempt in (1, 2):
+                    profile = tmp_path / f"profile-{attempt}"
+                    profile.mkdir()
+                    argv = chromium_argv(chromium, profile, f"http://127.0.0.1:{port}/?{query}", None)
+                    stderr = tmp_path / f"chromium-{attempt}.stderr"
+                    async with run_peer(argv, stderr, env=env, capture_stdout=False):
+                        try:
+                            joined = await receive_json(python, timeout=JOIN_TIMEOUT)
+                        except trio.TooSlowError:
+                            if attempt == 2:
+                                raise
+                            print(f"Chromium did not join within {JOIN_TIMEOUT}s; starting it again")
+                            continue
+                        assert joined["type"] == "join" and joined["members"] == 2, joined
+                        browser = joined["who"]
 
-                    await python.send_message(HELLO)
-                    answer = await receive_json(python)
-                    assert answer == {
-                        "type": "message",
-                        "from": browser,
-                        "text": f"browser got: {welcome['you']}: {HELLO}",
-                    }
-                    # The browser came in through the Origin check with the page's origin.
-                    (page_connection,) = [c for c in server.connections if c.remote != python.local]
-                    origin = dict(page_connection.handshake_headers).get(b"origin")
-                    assert origin == f"http://127.0.0.1:{port}".encode()
+                        await python.send_message(HELLO)
+                        answer = await receive_json(python)
+                        assert answer == {
+                            "type": "message",
+                            "from": browser,
+                            "text": f"browser got: {welcome['you']}: {HELLO}",
+                        }
+                        # The browser came in through the Origin check with the page's origin.
+                        (page_connection,) = [c for c in server.connections if c.remote != python.local]
+                        origin = dict(page_connection.handshake_headers).get(b"origin")
+                        assert origin == f"http://127.0.0.1:{port}".encode()
+                        break
             await server.aclose()
