@@ -11,9 +11,11 @@ Three commands (``docs/cli.md`` is the reference, with examples):
   closing handshake is over, and exits. In a terminal it shows a ``> ``
   prompt and redraws it under each incoming message; in a pipe it prints
   the messages only.
-* ``serve``: an echo server on a host and port or a Unix socket, with TLS
-  if given a certificate; Ctrl-C or SIGTERM closes its connections with
-  1001 and stops it.
+* ``serve [APP]``: an echo server, or the handler ``APP`` names
+  (``MODULE:ATTRIBUTE``), on a host and port or a Unix socket, with TLS if
+  given a certificate; Ctrl-C or SIGTERM closes its connections with 1001
+  and stops it. ``--workers N`` runs N processes on one port under a
+  supervisor (``ws/_workers.py``).
 * ``demo``: an echo server and a client against it, in one process.
 
 Exit statuses (:class:`ExitStatus`): 0 done (a normal close: ours, or the
@@ -46,10 +48,12 @@ import attrs
 import trio
 
 import ws
+from ws._workers import AppError, Supervisor, WorkerLink, load_app
 from ws.connection._connection import sending_parts
 from ws.frames.close import serialize_close
 from ws.options import DEFAULT_PING_INTERVAL
 from ws.protocol import State
+from ws.server import Handler
 
 __all__ = ["DEFAULT_PORT", "ExitStatus", "build_parser", "demo", "main"]
 
@@ -475,16 +479,29 @@ def _where(address: ws.Endpoint | str) -> str:
     return f"ws+unix://{urllib.parse.quote(address, safe='')}/"
 
 
-async def _serve(args: argparse.Namespace) -> ExitStatus:
-    context: ssl.SSLContext | None = None
+def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context of ``serve``, or ``None``; prints the error and raises ``OSError``."""
+    if not args.certfile:
+        return None
     try:
-        if args.certfile:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(args.certfile, args.keyfile)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.certfile, args.keyfile)
     except OSError as exc:  # ssl.SSLError too
         print(f"error: cannot load the certificate: {_describe(exc)}", file=sys.stderr)
+        raise
+    return context
+
+
+async def _serve(args: argparse.Namespace, app: Handler | None = None) -> ExitStatus:
+    try:
+        context = _server_context(args)
+    except OSError:
         return ExitStatus.USAGE
-    handler = partial(_echo, tuple(args.subprotocol))
+    handler: Handler = partial(_echo, tuple(args.subprotocol)) if app is None else app
+    # A worker of `serve --workers N` (ws/_workers.py): it shares the port with
+    # the others, reports to the supervisor instead of printing, and stops
+    # when the supervisor goes.
+    link = WorkerLink.adopt(args.supervisor_link) if args.supervisor_link is not None else None
     # message_queue_size=0: the server parses at most one message ahead of
     # the handler, which leaves a client that closes right after its last
     # message less chance to see the server answer that close (at once, as
@@ -497,7 +514,10 @@ async def _serve(args: argparse.Namespace) -> ExitStatus:
     if args.unix is not None:
         serve = partial(ws.serve_websocket_unix, handler, args.unix, context, options=options)
     else:
-        serve = partial(ws.serve_websocket, handler, args.host, args.port, context, options=options)
+        serve = partial(
+            ws.serve_websocket, handler, args.host, args.port, context,
+            options=options, reuse_port=link is not None,
+        )
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             try:
@@ -506,16 +526,20 @@ async def _serve(args: argparse.Namespace) -> ExitStatus:
                 where = args.unix if args.unix is not None else f"{args.host or '*'}:{args.port}"
                 print(f"error: cannot listen on {where}: {_describe(exc)}", file=sys.stderr)
                 return ExitStatus.CONNECT_FAILED
-            for address in server.listeners:
-                print(f"listening on {_where(address)}", flush=True)
-            async for signum in signals:
-                print(
-                    f"{signal.Signals(signum).name}: closing connections with 1001"
-                    " (again to stop at once)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                break
+            if link is not None:
+                await link.send_ready()
+                await link.wait_for_stop(signals)
+            else:
+                for address in server.listeners:
+                    print(f"listening on {_where(address)}", flush=True)
+                async for signum in signals:
+                    print(
+                        f"{signal.Signals(signum).name}: closing connections with 1001"
+                        " (again to stop at once)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    break
             nursery.start_soon(_stop_at_next_signal, signals, nursery.cancel_scope)
             await server.aclose(grace=_SHUTDOWN_GRACE)
             nursery.cancel_scope.cancel()
@@ -608,10 +632,24 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run an echo server",
-        description="Echo every message back. Ctrl-C or SIGTERM closes the connections "
-        "with 1001 and stops; a second one stops at once.",
+        help="run a server: APP, or an echo server",
+        description="Serve APP, or echo every message back. Ctrl-C or SIGTERM closes the "
+        "connections with 1001 and stops; a second one stops at once.",
     )
+    serve.add_argument(
+        "app", nargs="?", metavar="APP",
+        help="the handler to serve, as MODULE:ATTRIBUTE (an async function taking a "
+        "ws.WebSocketRequest, e.g. chat:handler); default: echo every message",
+    )
+    serve.add_argument(
+        "--app-dir", default=".", metavar="DIR",
+        help="import APP's module from DIR first (default: the current directory)",
+    )
+    serve.add_argument(
+        "--workers", type=_process_count, default=1, metavar="N",
+        help="run N processes on the port, restarted if they die (default 1: this process)",
+    )
+    serve.add_argument("--supervisor-link", type=int, help=argparse.SUPPRESS)  # see ws/_workers.py
     serve.add_argument(
         "--host", help='interface to bind (default 127.0.0.1; "" binds every interface)'
     )
@@ -639,6 +677,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _process_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes (1 or more), not {text!r}"
+        )
+    return value
+
+
 def _add_connection_options(parser: argparse.ArgumentParser, *, compression: str) -> None:
     parser.add_argument("--no-compression", action="store_true", help=compression)
     parser.add_argument(
@@ -657,6 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (:class:`ExitStatus`).
     """
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command == "demo":
         trio.run(demo)
@@ -666,12 +717,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--unix listens on a socket file: give it without --host and --port")
         if args.keyfile and not args.certfile:
             parser.error("--keyfile needs --certfile")
+        if args.unix is not None and args.workers > 1:
+            parser.error("--workers shares a TCP port between processes: not with --unix")
+        if args.app is not None and args.subprotocol:
+            parser.error("--subprotocol is for the echo server; APP accepts its own")
         args.host = "127.0.0.1" if args.host is None else args.host or None  # "": every interface
         args.port = DEFAULT_PORT if args.port is None else args.port
         if args.verbose:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         try:
-            return trio.run(_serve, args)
+            # The supervisor imports APP too: a bad one fails here, once.
+            app = load_app(args.app, args.app_dir) if args.app is not None else None
+        except AppError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return ExitStatus.USAGE
+        try:
+            if args.workers > 1 and args.supervisor_link is None:
+                try:
+                    _server_context(args)  # each worker loads it: fail once, here
+                except OSError:
+                    return ExitStatus.USAGE
+                supervisor = Supervisor(
+                    (sys.executable, "-m", "ws", *argv), args.host, args.port, args.workers,
+                    is_ssl=bool(args.certfile), kill_after=2 * _SHUTDOWN_GRACE,
+                )
+                return trio.run(supervisor.run)
+            return trio.run(_serve, args, app)
         except KeyboardInterrupt:  # before the signal handlers were in place
             return ExitStatus.INTERRUPTED
     console = _Console.for_stdio()

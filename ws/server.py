@@ -761,6 +761,7 @@ async def serve_websocket(
     connect_timeout: float = ARG_TIMEOUT,
     disconnect_timeout: float = ARG_TIMEOUT,
     compression: Compression = ARG_COMPRESSION,
+    reuse_port: bool = False,
     options: ServerOptions | None = None,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
     **settings: Unpack[ServerSettings],
@@ -784,12 +785,26 @@ async def serve_websocket(
             handler returns.
         compression: ``"deflate"`` (default), a configured
             ``ServerPerMessageDeflateFactory``, or ``None``.
+        reuse_port: Listen with ``SO_REUSEPORT``, so that several
+            processes (each running ``serve_websocket(..., reuse_port=True)``
+            on the same host and port) share the port; Linux spreads the
+            connections over them. Not an option of the connections, so not
+            in ``options``. For a :class:`WebSocketServer` built from
+            listeners, make them with
+            ``ws.transports.open_tcp_listeners(port, host, reuse_port=True)``.
+            ``python -m ws serve --workers N`` runs such processes for you.
         options: A :class:`~ws.ServerOptions` with every setting, instead
             of settings as keyword arguments; giving both is a ``TypeError``.
         settings: Any other :class:`~ws.ServerOptions` field as a keyword
             argument (:class:`~ws.ServerSettings` lists them): ``process_request``,
             ``origins``, ``ping_interval=None``, ...
         task_status: Part of Trio's ``nursery.start`` protocol.
+
+    Raises:
+        OSError: The server could not listen (``EADDRINUSE``: the port is
+            taken, also when the other socket on it lacks ``reuse_port``).
+            ``reuse_port=True`` on a system without ``SO_REUSEPORT``
+            (Windows) raises the subclass ``ws.transports.tcp.ReusePortUnsupported``.
     """
     options = make_server_options(
         "serve_websocket",
@@ -806,7 +821,9 @@ async def serve_websocket(
     )
     if isinstance(host, bytes):
         host = host.decode("ascii")
-    listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(await open_tcp_listeners(port, host))
+    listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(
+        await open_tcp_listeners(port, host, reuse_port=reuse_port)
+    )
     if ssl_context is not None:
         listeners = [
             trio.SSLListener(listener, ssl_context, https_compatible=True)
