@@ -21,6 +21,8 @@ from pathlib import Path
 import attrs
 import trio
 
+from tests.interop.harness import stop_process
+
 __all__ = ["EXAMPLES", "STEP", "Completed", "Program", "free_port", "run", "running"]
 
 #: The repository's ``examples/`` directory.
@@ -102,18 +104,6 @@ class Program:
         return self.stderr_path.read_text(errors="replace")
 
 
-async def _stop(process: trio.Process) -> None:
-    """Kill the program's process group if it still runs, and reap it, within a few seconds."""
-    with trio.CancelScope(shield=True) as scope:
-        scope.deadline = trio.current_time() + 5
-        if process.returncode is None:  # not reaped: the group id is still ours
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        if process.stdout is not None:
-            await process.stdout.aclose()
-
-
 @contextlib.asynccontextmanager
 async def running(
     script: Path, *args: str, tmp_path: Path, cwd: Path | None = None
@@ -141,7 +131,7 @@ async def running(
         print(f"{script.name}'s stderr:\n{program.stderr()}")
         raise
     finally:
-        await _stop(process)
+        await stop_process(process)
 
 
 @attrs.frozen

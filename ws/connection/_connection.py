@@ -54,7 +54,7 @@ import itertools
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Final, NoReturn, TypeVar, cast
+from typing import Final, NoReturn, TypeVarTuple, Unpack, cast
 
 import attrs
 import trio
@@ -83,7 +83,7 @@ _cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _RECEIVE_SIZE = 65536
 # How long a send_message_fragments() cut short waits for its 1011 to go out.
 _INTERRUPT_GRACE: Final = 1.0
-_P = TypeVar("_P", str | BytesLike, BytesLike)
+_Args = TypeVarTuple("_Args")
 # Close codes after which `async for` ends quietly instead of raising.
 _NORMAL_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
 
@@ -396,14 +396,9 @@ class WebSocketConnection(trio.abc.AsyncResource):
         return _Pieces(self)
 
     async def _first_piece(self) -> Item:
-        while True:
-            item = await self._next_item()
-            if not isinstance(item, Fragment) or item.first:
-                return item
-            # The rest of a message whose streaming was left early: skip it.
-            while not item.final:
-                item = await self._next_item()
-                assert isinstance(item, Fragment)
+        # The next message, or its first piece, after the rest of one whose
+        # streaming was left early.
+        return await self._skip_rest(await self._next_item())
 
     async def send_message_fragments(
         self,
@@ -458,9 +453,11 @@ class WebSocketConnection(trio.abc.AsyncResource):
                             f"a piece of a message is str or bytes-like, not {type(piece).__name__}"
                         )
                     if text:
-                        await self._send_first(protocol.send_text, piece, compress)
+                        await self._send_piece(protocol.send_text, piece, False, compress)
                     else:
-                        await self._send_first(protocol.send_binary, cast(BytesLike, piece), compress)
+                        await self._send_piece(
+                            protocol.send_binary, cast(BytesLike, piece), False, compress
+                        )
                     started = True
                 else:
                     if isinstance(piece, str) is not text or not isinstance(
@@ -485,21 +482,11 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._fragmenting = None
             done.set()
 
-    async def _send_first(
-        self, send: Callable[[_P, bool, bool | None], None], piece: _P, compress: bool | None
-    ) -> None:
-        try:
-            await self._writer.send(send, piece, False, compress)
-        except LocalProtocolError:
-            if self._protocol.state is not _OPEN:
-                raise self._reader.closed_error() from None  # closed meanwhile
-            raise
-
     async def _send_piece(
-        self, send: Callable[[_P, bool], None], piece: _P, fin: bool
+        self, send: Callable[[Unpack[_Args]], None], *args: Unpack[_Args]
     ) -> None:
         try:
-            await self._writer.send(send, piece, fin)
+            await self._writer.send(send, *args)
         except LocalProtocolError:
             if self._protocol.state is not _OPEN:
                 raise self._reader.closed_error() from None  # closed meanwhile
