@@ -58,6 +58,14 @@ def test_proxy_error_is_exported_and_a_connect_failure() -> None:
     assert issubclass(ws.ProxyError, OSError)
 
 
+def test_connection_closed_kinds_are_exported_subclasses() -> None:
+    """ws.ConnectionClosedOK and ws.ConnectionClosedError are public ConnectionClosed subclasses."""
+    for name in ("ConnectionClosedOK", "ConnectionClosedError"):
+        assert name in ws.__all__
+        assert issubclass(getattr(ws, name), ws.ConnectionClosed)
+    assert not issubclass(ws.ConnectionClosedOK, ws.ConnectionClosedError)
+
+
 def test_broadcast_is_exported() -> None:
     """ws.broadcast is the function from ws/_broadcast.py, listed in __all__."""
     import sys

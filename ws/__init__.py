@@ -21,6 +21,8 @@ from ws.connection import WebSocketConnection
 from ws.errors import (
     ConnectFailed,
     ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
     ConnectionRejected,
     ConnectionTimeout,
     DisconnectionTimeout,
@@ -72,6 +74,8 @@ __all__ = [
     "CloseReason",
     "ConnectFailed",
     "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "ConnectionRejected",
     "ConnectionTimeout",
     "DEFAULT_RETRY_STATUSES",

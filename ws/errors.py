@@ -21,6 +21,8 @@
      │    ├── ConnectionTimeout         connect_timeout expired
      │    └── DisconnectionTimeout      disconnect_timeout expired
      └── ConnectionClosed               the connection is closed or closing
+          ├── ConnectionClosedOK        it closed normally: 1000, 1001 or no code, both ways
+          └── ConnectionClosedError     it did not: another code, no answer, or a dropped stream
 
 The sans-IO layers raise :class:`LocalProtocolError` when *our* code misuses
 them (sending after a close, a control payload over 125 bytes) and a
@@ -29,18 +31,24 @@ Each protocol error carries what it implies: ``close_code`` is the code of the
 close frame the connection sends before it drops the peer, ``http_status`` the
 status of the error response a server sends for a bad opening handshake.
 
+A closed connection raises :class:`ConnectionClosedOK` or
+:class:`ConnectionClosedError`, never the bare :class:`ConnectionClosed`
+(``closed_error_type()`` chooses); ``except ConnectionClosed`` catches both.
+
 This module imports nothing else of ours, so every layer may import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 __all__ = [
     "CloseInfo",
     "ConnectFailed",
     "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "ConnectionRejected",
     "ConnectionTimeout",
     "DisconnectionTimeout",
@@ -58,12 +66,16 @@ __all__ = [
     "RedirectError",
     "RemoteProtocolError",
     "WebSocketError",
+    "closed_error_type",
 ]
 
 # Close codes used as defaults here; ws.frames.CloseCode names them all.
 _PROTOCOL_ERROR = 1002
 _INVALID_DATA = 1007
 _MESSAGE_TOO_BIG = 1009
+#: The codes of a normal closure: 1000 (normal), 1001 (going away) and 1005,
+#: which stands for a close frame without a code (RFC 6455 section 7.1.5).
+_NORMAL_CODES: Final = frozenset({1000, 1001, 1005})
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -305,10 +317,17 @@ class CloseInfo(Protocol):
 class ConnectionClosed(WebSocketError):
     """The operation cannot complete because the connection is closed or closing.
 
+    Connections raise one of its two subclasses, which say how the
+    connection ended: :class:`ConnectionClosedOK` (a normal closure) or
+    :class:`ConnectionClosedError` (anything else). ``except
+    ConnectionClosed`` catches both, as it catches trio-websocket's. The
+    class itself can still be raised and caught, e.g. by tests that build
+    one.
+
     Attributes:
-        reason: Why the connection closed (``ws.CloseReason``): the close the
-            peer sent, or the one we sent when the peer never answered, or
-            1006 when the connection dropped without a closing handshake.
+        reason: Why the connection closed (``ws.CloseReason``): the close
+            frame of the side that closed first, or 1006 when the
+            connection dropped without a closing handshake.
         sent: The close frame we sent, if any.
         rcvd: The close frame we received, if any.
 
@@ -330,3 +349,70 @@ class ConnectionClosed(WebSocketError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<{self.reason}>"
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection is closed, or closing, normally.
+
+    Raised when the closing handshake went as it should: both close frames
+    were exchanged (:attr:`~ConnectionClosed.sent` and
+    :attr:`~ConnectionClosed.rcvd` are both set), and each carries 1000
+    (normal closure), 1001 (going away) or no code at all (read as 1005: a
+    close frame without a code states no problem). Only then has each side
+    said that it was done, and heard the other say so: nothing was cut
+    short. Whoever closed first, and whatever the reasons say, do not
+    matter.
+
+    Also raised while a closing handshake that we started with one of these
+    codes is under way: our close frame is sent (or waits for its turn to
+    be written), the peer's answer has not come yet, and nothing has failed.
+    If the peer then never answers, or the stream breaks first, later calls
+    raise :class:`ConnectionClosedError`.
+
+    It takes the same arguments and has the same attributes as
+    :class:`ConnectionClosed`. ``async for`` over a connection never raises
+    it: the loop ends. (The loop looks at ``reason.code`` only, as it
+    always did: it also ends quietly on a :class:`ConnectionClosedError`
+    whose reason is 1000, 1001 or 1005, such as our 1000 that got no
+    answer.)
+    """
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection closed, or is closing, other than normally.
+
+    Raised in every case that is not a :class:`ConnectionClosedOK`:
+
+    * a close frame, sent or received, carries another code: 1002 (protocol
+      error), 1007, 1009, 1011 (internal error, or a keepalive timeout),
+      an application's 3000-4999, ...;
+    * the stream ended before any close frame (``reason.code`` 1006: a
+      dropped TCP connection, a failed write);
+    * our close frame got no answer: the close timeout ran out, the peer
+      ended the stream without one, or the close was cut short.
+
+    It takes the same arguments and has the same attributes as
+    :class:`ConnectionClosed`.
+    """
+
+
+def closed_error_type(
+    sent: CloseInfo | None, rcvd: CloseInfo | None, *, closing: bool = False
+) -> type[ConnectionClosed]:
+    """Which subclass of :class:`ConnectionClosed` describes a closed connection.
+
+    :class:`ConnectionClosedOK` when ``sent`` and ``rcvd`` both carry a
+    normal code (1000, 1001, 1005), or when ``closing`` and ``sent`` does
+    (``rcvd`` still ``None``); :class:`ConnectionClosedError` otherwise.
+
+    Args:
+        sent: The close frame we sent (or are sending), if any.
+        rcvd: The close frame we received, if any.
+        closing: Whether our closing handshake is still under way: the
+            peer may yet answer, and nothing has failed.
+    """
+    if sent is None or sent.code not in _NORMAL_CODES:
+        return ConnectionClosedError
+    if rcvd is None:
+        return ConnectionClosedOK if closing else ConnectionClosedError
+    return ConnectionClosedOK if rcvd.code in _NORMAL_CODES else ConnectionClosedError

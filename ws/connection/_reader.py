@@ -64,7 +64,7 @@ from ws.connection._keepalive import Due, Keepalive
 from ws.connection._pings import Pings
 from ws.connection._queue import MessageQueue
 from ws.connection._writer import Writer
-from ws.errors import ConnectionClosed, ConnectionTimeout, LocalProtocolError
+from ws.errors import ConnectionClosed, ConnectionTimeout, LocalProtocolError, closed_error_type
 from ws.events import Event, Fragment, Message, Pong
 from ws.frames.close import CloseReason
 from ws.frames.frame import CloseCode
@@ -258,14 +258,27 @@ class Reader:
         return self._protocol.close_rcvd
 
     def closed_error(self) -> ConnectionClosed:
-        """The :class:`~ws.ConnectionClosed` that calls on this connection raise now."""
+        """The :class:`~ws.ConnectionClosed` that calls on this connection raise now.
+
+        A :class:`~ws.ConnectionClosedOK` or :class:`~ws.ConnectionClosedError`
+        (``ws.errors.closed_error_type()`` decides), made for each call:
+        while our closing handshake is under way (the protocol is not closed,
+        no answer came, the reader was not aborted), the close we are
+        making counts as sent.
+        """
         protocol = self._protocol
+        sent = protocol.close_sent
+        rcvd = protocol.close_rcvd
         reason = (
             protocol.close_reason
             or self.local_close
             or CloseReason(CloseCode.ABNORMAL_CLOSURE, None)
         )
-        error = ConnectionClosed(reason, sent=protocol.close_sent, rcvd=protocol.close_rcvd)
+        closing = (
+            rcvd is None and protocol.state is not State.CLOSED and self.state is not _S.ABORTED
+        )
+        kind = closed_error_type((sent or self.local_close) if closing else sent, rcvd, closing=closing)
+        error = kind(reason, sent=sent, rcvd=rcvd)
         error.__cause__ = self.cause
         return error
 
