@@ -38,6 +38,13 @@ ENV = {
 PID_APP = """
 import os
 
+import ws
+
+async def health(request):
+    if request.path == "/healthz":
+        return ws.HTTPResponse(200, body=f"ok {os.getpid()}".encode())
+    return None
+
 async def handler(request):
     connection = await request.accept()
     await connection.send_message(str(os.getpid()))
@@ -203,6 +210,55 @@ async def test_two_workers_answer_and_a_killed_one_is_replaced(app_dir: Path) ->
                 await trio.sleep(0.02)  # pacing only: the new worker starts in its own time
         assert pid not in (victim, served.process.pid)
         assert await served.pids_until(count=2) == (pids - {victim}) | {pid}
+
+
+async def http_get(url: str, path: str) -> tuple[int, bytes]:
+    """A plain HTTP/1.1 GET on the server of ``url`` (ws://HOST:PORT/): status and body."""
+    host, _, port = url.removeprefix("ws://").rstrip("/").rpartition(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        await stream.send_all(request.encode())
+        data = b""
+        while chunk := await stream.receive_some():
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_process_request_answers_health_checks_in_every_worker(
+    app_dir: Path, workers: str
+) -> None:
+    """--process-request MODULE:ATTR: every worker answers /healthz itself; WebSocket goes on."""
+    args = ("--workers", workers, "--port", "0", "--process-request", "pidapp:health")
+    async with serving(*args, "pidapp:handler", cwd=app_dir) as served:
+        answered: set[int] = set()
+        with trio.fail_after(STEP):
+            while len(answered) < int(workers):
+                status, body = await http_get(served.url, "/healthz")
+                assert status == 200 and body.startswith(b"ok "), (status, body)
+                answered.add(int(body.split()[1]))
+        served.workers |= answered
+        if workers == "1":
+            assert answered == {served.process.pid}
+        else:
+            assert served.process.pid not in answered
+        assert (await http_get(served.url, "/other"))[0] == 426  # not a hook's: the handshake's
+        assert await served.pid_of_a_connection() in answered
+
+
+async def test_a_bad_process_request_hook_is_a_usage_error(app_dir: Path) -> None:
+    """--process-request names something that is not there: one line, exit 2."""
+    with trio.fail_after(STEP):
+        status, stderr = await run(
+            "--port", "0", "--process-request", "pidapp:nosuch", cwd=app_dir
+        )
+    assert status == 2
+    assert stderr == "error: module 'pidapp' has no attribute 'nosuch'\n", stderr
+    with trio.fail_after(STEP):
+        status, stderr = await run("--port", "0", "--process-request", "pidapp", cwd=app_dir)
+    assert status == 2 and stderr.startswith("error: --process-request must be MODULE:ATTRIBUTE")
 
 
 @pytest.mark.parametrize("send", [signal.SIGTERM, signal.SIGINT])

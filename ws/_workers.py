@@ -78,7 +78,7 @@ class AppError(Exception):
     """``APP`` (``MODULE:ATTRIBUTE``) does not name a handler; the message says why."""
 
 
-def load_app(spec: str, app_dir: str = ".") -> Handler:
+def load_app(spec: str, app_dir: str = ".", *, option: str = "APP") -> Handler:
     """Import the handler that ``spec`` names, as uvicorn finds its application.
 
     Args:
@@ -87,6 +87,8 @@ def load_app(spec: str, app_dir: str = ".") -> Handler:
         app_dir: A directory put first on ``sys.path`` (the current
             directory by default), so that a module beside the user is found
             whichever way ``ws`` was started.
+        option: What the errors call ``spec``: ``"APP"``, or the option
+            that gave it (``"--process-request"`` loads a hook the same way).
 
     Returns:
         The attribute: an async function taking a
@@ -99,7 +101,7 @@ def load_app(spec: str, app_dir: str = ".") -> Handler:
     """
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
-        raise AppError(f"APP must be MODULE:ATTRIBUTE, e.g. 'chat:handler', not {spec!r}")
+        raise AppError(f"{option} must be MODULE:ATTRIBUTE, e.g. 'chat:handler', not {spec!r}")
     directory = os.path.abspath(app_dir)
     if directory not in sys.path:
         sys.path.insert(0, directory)
@@ -110,7 +112,7 @@ def load_app(spec: str, app_dir: str = ".") -> Handler:
         if module_name != missing and not module_name.startswith(missing + "."):
             raise  # a module the app imports is missing: the traceback says where
         raise AppError(
-            f"cannot import {module_name!r} for APP {spec!r}: no module named {missing!r}"
+            f"cannot import {module_name!r} for {option} {spec!r}: no module named {missing!r}"
             f" in {directory} (--app-dir) or on sys.path"
         ) from None
     found: object = module
@@ -120,10 +122,12 @@ def load_app(spec: str, app_dir: str = ".") -> Handler:
         except AttributeError:
             raise AppError(f"module {module_name!r} has no attribute {attribute!r}") from None
     if not callable(found):
-        raise AppError(
-            f"{spec} is a {type(found).__name__}, not a handler: an async function taking"
-            " a ws.WebSocketRequest"
+        wanted = (
+            "a handler: an async function taking a ws.WebSocketRequest"
+            if option == "APP"
+            else "a hook: an async function taking a ws.HTTPRequest"
         )
+        raise AppError(f"{spec} is a {type(found).__name__}, not {wanted}")
     return cast(Handler, found)
 
 

@@ -42,7 +42,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from types import ModuleType
-from typing import Final, TextIO
+from typing import Final, TextIO, cast
 
 import attrs
 import trio
@@ -53,6 +53,7 @@ from ws.connection._connection import sending_parts
 from ws.frames.close import serialize_close
 from ws.options import DEFAULT_PING_INTERVAL
 from ws.protocol import State
+from ws.http import ProcessRequest
 from ws.server import Handler
 
 __all__ = ["DEFAULT_PORT", "ExitStatus", "build_parser", "demo", "main"]
@@ -492,7 +493,9 @@ def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
-async def _serve(args: argparse.Namespace, app: Handler | None = None) -> ExitStatus:
+async def _serve(
+    args: argparse.Namespace, app: Handler | None = None, hook: ProcessRequest | None = None
+) -> ExitStatus:
     try:
         context = _server_context(args)
     except OSError:
@@ -510,6 +513,7 @@ async def _serve(args: argparse.Namespace, app: Handler | None = None) -> ExitSt
         message_queue_size=0,
         compression=None if args.no_compression else "deflate",
         ping_interval=_ping_interval(args.ping),
+        process_request=hook,
     )
     if args.unix is not None:
         serve = partial(ws.serve_websocket_unix, handler, args.unix, context, options=options)
@@ -642,6 +646,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "ws.WebSocketRequest, e.g. chat:handler); default: echo every message",
     )
     serve.add_argument(
+        "--process-request", metavar="HOOK",
+        help="answer plain HTTP requests (health checks) with this process_request hook, as "
+        "MODULE:ATTRIBUTE (an async function taking a ws.HTTPRequest and returning a "
+        "ws.HTTPResponse, or None to go on with the handshake)",
+    )
+    serve.add_argument(
         "--app-dir", default=".", metavar="DIR",
         help="import APP's module from DIR first (default: the current directory)",
     )
@@ -728,6 +738,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             # The supervisor imports APP too: a bad one fails here, once.
             app = load_app(args.app, args.app_dir) if args.app is not None else None
+            hook = (
+                cast(
+                    ProcessRequest,
+                    load_app(args.process_request, args.app_dir, option="--process-request"),
+                )
+                if args.process_request is not None
+                else None
+            )
         except AppError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return ExitStatus.USAGE
@@ -742,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     is_ssl=bool(args.certfile), kill_after=2 * _SHUTDOWN_GRACE,
                 )
                 return trio.run(supervisor.run)
-            return trio.run(_serve, args, app)
+            return trio.run(_serve, args, app, hook)
         except KeyboardInterrupt:  # before the signal handlers were in place
             return ExitStatus.INTERRUPTED
     console = _Console.for_stdio()
