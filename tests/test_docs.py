@@ -44,7 +44,7 @@ RUN_TIMEOUT = 30
 BUILD_TIMEOUT = 300
 
 #: The modules whose ``__all__`` the reference must document in full.
-PUBLIC_MODULES = ("ws", "ws.testing", "ws.http", "ws.extensions", "ws.events", "ws.frames", "ws.protocol", "ws.redis")
+PUBLIC_MODULES = ("ws", "ws.testing", "ws.http", "ws.extensions", "ws.events", "ws.frames", "ws.protocol", "ws.redis", "ws.sync")
 
 _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",

@@ -165,16 +165,22 @@ async def open_unix_listener(
     # for sun_path); later file operations use the absolute path, in case
     # the working directory changes while we listen.
     fs_path = None if abstract else os.path.abspath(name)
-    sock = trio.socket.socket(_AF_UNIX, trio.socket.SOCK_STREAM)
+    await trio.lowlevel.checkpoint()
+    # Bound with the standard socket, in this thread, like the lstat() and
+    # chmod() below: a local file system operation. trio's bind() would run
+    # it in a worker thread of its cache, which then idles on for seconds,
+    # and ws.sync promises no thread outlives its server.
+    plain = _stdlib_socket.socket(_AF_UNIX, _stdlib_socket.SOCK_STREAM)
+    sock = trio.socket.from_stdlib_socket(plain)
     identity: tuple[int, int] | None = None
     try:
         try:
-            await sock.bind(name)
+            plain.bind(name)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or fs_path is None:
                 raise
             _remove_stale_socket_file(name, fs_path, exc)
-            await sock.bind(name)
+            plain.bind(name)
         if fs_path is not None:
             st = os.lstat(fs_path)
             identity = (st.st_dev, st.st_ino)
