@@ -28,7 +28,6 @@ HAProxy refuses fails the test with what HAProxy wrote.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -39,6 +38,8 @@ import attrs
 import pytest
 import trio
 
+from tests.daemons import free_port, listening, stop_daemon
+
 __all__ = ["HAPROXY_MISSING", "RunningHAProxy", "haproxy_binary", "running_haproxy"]
 
 #: The skip message when HAProxy is not installed.
@@ -47,9 +48,8 @@ HAPROXY_MISSING = "haproxy not found: apt-get install haproxy, or run scripts/in
 #: Where the configuration names the address to listen on.
 LISTEN = "{listen}"
 
-#: Seconds HAProxy gets to start listening, and to stop.
+#: Seconds HAProxy gets to start listening.
 _START_TIMEOUT = 10.0
-_STOP_TIMEOUT = 5.0
 
 
 def haproxy_binary() -> str:
@@ -72,22 +72,6 @@ class RunningHAProxy:
         return _log(self.directory)
 
 
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _listening(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
-    try:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-    except OSError:
-        return False
-    await stream.aclose()
-    return True
 
 
 def _log(directory: Path) -> str:
@@ -97,7 +81,7 @@ def _log(directory: Path) -> str:
 
 async def _start(binary: str, directory: Path, config: str) -> tuple[trio.Process, int] | None:
     """HAProxy listening on a free port, or ``None`` if another process took that port first."""
-    port = _free_port()
+    port = free_port()
     path = directory / "haproxy.cfg"
     path.write_text(config.replace(LISTEN, f"127.0.0.1:{port}"))
     with (directory / "output.log").open("wb") as output:
@@ -110,30 +94,19 @@ async def _start(binary: str, directory: Path, config: str) -> tuple[trio.Proces
         )
     try:
         with trio.move_on_after(_START_TIMEOUT):
-            while process.returncode is None and not await _listening(port):
+            while process.returncode is None and not await listening(port):
                 await trio.sleep(0.01)
-        if process.returncode is None and await _listening(port):
+        if process.returncode is None and await listening(port):
             return process, port
     except BaseException:
-        await _stop(process)
+        await stop_daemon(process)
         raise
-    await _stop(process)
+    await stop_daemon(process)
     log = _log(directory)
     if "Address already in use" in log or "cannot bind socket" in log:
         return None
     raise AssertionError(f"haproxy did not start on port {port}:\n{log}\nwith:\n{path.read_text()}")
 
-
-async def _stop(process: trio.Process) -> None:
-    """Stop HAProxy (SIGTERM: it stops at once), and kill it if it lingers."""
-    with trio.CancelScope(shield=True):
-        if process.returncode is None:
-            process.terminate()
-        with trio.move_on_after(_STOP_TIMEOUT):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 @asynccontextmanager
@@ -165,4 +138,4 @@ async def running_haproxy(config: str) -> AsyncIterator[RunningHAProxy]:
         try:
             yield RunningHAProxy(port, directory)
         finally:
-            await _stop(process)
+            await stop_daemon(process)

@@ -18,7 +18,6 @@ nginx refuses fails the test with nginx's error log.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -28,14 +27,15 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.daemons import free_port, listening, stop_daemon
+
 __all__ = ["NGINX_MISSING", "nginx_binary", "running_nginx"]
 
 #: The skip message when nginx is not installed.
 NGINX_MISSING = "nginx not found: apt-get install nginx, or run scripts/install-peers"
 
-#: Seconds nginx gets to start listening, and to stop.
+#: Seconds nginx gets to start listening.
 _START_TIMEOUT = 10.0
-_STOP_TIMEOUT = 5.0
 
 
 def nginx_binary() -> str:
@@ -45,13 +45,6 @@ def nginx_binary() -> str:
         pytest.skip(NGINX_MISSING)
     return found
 
-
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _config(directory: Path, port: int, server: str, http_config: str) -> str:
@@ -84,15 +77,6 @@ http {{
 """
 
 
-async def _listening(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
-    try:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-    except OSError:
-        return False
-    await stream.aclose()
-    return True
-
 
 def _log(directory: Path) -> str:
     path = directory / "error.log"
@@ -101,7 +85,7 @@ def _log(directory: Path) -> str:
 
 async def _start(binary: str, directory: Path, server: str, http_config: str) -> tuple[trio.Process, int] | None:
     """nginx listening on a free port, or ``None`` if another process took that port first."""
-    port = _free_port()
+    port = free_port()
     (directory / "error.log").unlink(missing_ok=True)
     (directory / "nginx.conf").write_text(_config(directory, port, server, http_config))
     process = await trio.lowlevel.open_process(
@@ -113,30 +97,19 @@ async def _start(binary: str, directory: Path, server: str, http_config: str) ->
     )
     try:
         with trio.move_on_after(_START_TIMEOUT):
-            while process.returncode is None and not await _listening(port):
+            while process.returncode is None and not await listening(port):
                 await trio.sleep(0.01)
-        if process.returncode is None and await _listening(port):
+        if process.returncode is None and await listening(port):
             return process, port
     except BaseException:
-        await _stop(process)
+        await stop_daemon(process)
         raise
-    await _stop(process)
+    await stop_daemon(process)
     log = _log(directory)
     if "Address already in use" in log:
         return None
     raise AssertionError(f"nginx did not start on port {port}:\n{log}")
 
-
-async def _stop(process: trio.Process) -> None:
-    """Stop nginx (SIGTERM: a fast shutdown), and kill it if it lingers."""
-    with trio.CancelScope(shield=True):
-        if process.returncode is None:
-            process.terminate()
-        with trio.move_on_after(_STOP_TIMEOUT):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 @asynccontextmanager
@@ -168,4 +141,4 @@ async def running_nginx(server: str, *, http_config: str = "") -> AsyncIterator[
         try:
             yield port
         finally:
-            await _stop(process)
+            await stop_daemon(process)
