@@ -892,12 +892,24 @@ print("child", os.waitstatus_to_exitcode(status), flush=True)
 """
 
 
+def interruptible() -> None:
+    """In the child, before exec: SIGINT back to its default action.
+
+    A shell without job control starts background commands with SIGINT
+    ignored (``pytest &`` in a script), children inherit that, and Python
+    then installs no KeyboardInterrupt handler: a terminal's Ctrl-C would
+    have found the default.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def python_client(script: str, url: str) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``script`` with ``url`` as its argument; kill it if it outlives the block."""
     with subprocess.Popen(
         [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script, url],
         cwd=REPO_ROOT,
+        preexec_fn=interruptible,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -373,6 +373,17 @@ except KeyboardInterrupt:
 """
 
 
+def interruptible() -> None:
+    """In the child, before exec: SIGINT back to its default action.
+
+    A shell without job control starts background commands with SIGINT
+    ignored (``pytest &`` in a script), children inherit that, and Python
+    then installs no KeyboardInterrupt handler: a terminal's Ctrl-C would
+    have found the default.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_serve_forever(tmp_path: Path) -> None:
     """SIGINT in serve_forever(): clients see 1001, the process exits promptly with KeyboardInterrupt."""
     script = tmp_path / "server.py"
@@ -380,6 +391,7 @@ def test_ctrl_c_in_serve_forever(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=REPO_ROOT,
+        preexec_fn=interruptible,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
