@@ -156,7 +156,13 @@ class Inbox:
             message = self._messages.popleft()
             self._size -= len(message)
             room = self._room
-            if room is not None and self._size < BUFFER_BYTES // 2:
+            # Wake the pump once the buffer is half empty, not at every message
+            # taken: one wake-up per half buffer.
+            if (
+                room is not None
+                and self._size < BUFFER_BYTES // 2
+                and len(self._messages) <= BUFFER_MESSAGES // 2
+            ):
                 self._room = None
             else:
                 room = None
