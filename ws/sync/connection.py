@@ -48,6 +48,7 @@ from typing import Final, Self, TypeVar
 import trio
 
 from ws.connection import WebSocketConnection, reader_of
+from ws.connection._connection import _NORMAL_CODES
 from ws.errors import ConnectionClosed, MessageTypeError
 from ws.frames.close import CloseReason, serialize_close
 from ws.frames.frame import CloseCode
@@ -64,10 +65,6 @@ BUFFER_BYTES: Final = 64 * 1024
 BUFFER_MESSAGES: Final = 64
 #: ``send()`` blocks while this many bytes of messages wait to be written.
 WRITE_LIMIT: Final = 64 * 1024
-#: Close codes after which iteration ends quietly (as ``async for`` does).
-_NORMAL_CLOSES: Final = frozenset(
-    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
-)
 
 
 def _fresh(error: ConnectionClosed) -> ConnectionClosed:
@@ -416,7 +413,7 @@ class Connection:
             try:
                 message = self._inbox.get(None)
             except ConnectionClosed as exc:
-                if exc.reason.code in _NORMAL_CLOSES:
+                if exc.reason.code in _NORMAL_CODES:  # the rule of ``async for``
                     return
                 raise
             yield message
